@@ -1,0 +1,156 @@
+"""Polite HTTP for every collector: timeouts, a User-Agent naming earshot,
+bounded retries with jittered exponential backoff, Retry-After honoured, and a
+minimum interval between requests to the same host.
+
+>>> client = HttpClient(timeout=5, attempts=2)
+>>> client.user_agent.startswith("earshot/")
+True
+"""
+
+from __future__ import annotations
+
+import email.utils
+import threading
+import time
+from urllib.parse import urlsplit
+
+import httpx
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from earshot import USER_AGENT
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class FetchError(Exception):
+    """A request failed for good; ``str(error)`` is one line saying what happened."""
+
+
+class RetryableStatus(Exception):
+    def __init__(self, response: httpx.Response):
+        super().__init__(f"HTTP {response.status_code}")
+        self.response = response
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """Seconds to wait according to a ``Retry-After`` header (seconds or HTTP date).
+
+    >>> retry_after_seconds(httpx.Response(429, headers={"Retry-After": "7"}))
+    7.0
+    """
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())
+
+
+class _WaitRetryAfterOrBackoff:
+    """tenacity wait: the server's Retry-After when it gave one, else jittered backoff."""
+
+    def __init__(self, backoff: float, max_wait: float):
+        self.max_wait = max_wait
+        self.fallback = wait_exponential_jitter(initial=backoff, max=max_wait, jitter=backoff)
+
+    def __call__(self, retry_state) -> float:
+        error = retry_state.outcome.exception()
+        if isinstance(error, RetryableStatus):
+            seconds = retry_after_seconds(error.response)
+            if seconds is not None:
+                return min(seconds, self.max_wait)
+        return self.fallback(retry_state)
+
+
+def _is_retryable(error: BaseException) -> bool:
+    return isinstance(error, (RetryableStatus, httpx.TimeoutException, httpx.TransportError))
+
+
+class HttpClient:
+    """An ``httpx.Client`` wrapped with earshot's manners.
+
+    ``backoff`` is the first retry's wait in seconds (0 in tests); ``max_wait``
+    caps any single wait, Retry-After included; ``min_interval`` spaces out
+    requests to one host.
+    """
+
+    def __init__(
+        self,
+        timeout: float = 15.0,
+        attempts: int = 3,
+        backoff: float = 2.0,
+        max_wait: float = 120.0,
+        min_interval: float = 1.0,
+        user_agent: str = USER_AGENT,
+    ):
+        self.timeout = timeout
+        self.attempts = attempts
+        self.backoff = backoff
+        self.max_wait = max_wait
+        self.min_interval = min_interval
+        self.user_agent = user_agent
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(timeout),
+            headers={"User-Agent": user_agent},
+            follow_redirects=True,
+        )
+        self._last_request: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def get(self, url: str, *, params: dict | None = None, headers: dict | None = None) -> httpx.Response:
+        """GET ``url``; return a 2xx or 304 response, or raise :class:`FetchError`."""
+        retrying = Retrying(
+            stop=stop_after_attempt(self.attempts),
+            wait=_WaitRetryAfterOrBackoff(self.backoff, self.max_wait),
+            retry=retry_if_exception(_is_retryable),
+            reraise=True,
+        )
+        try:
+            response = retrying(self._get_once, url, params, headers)
+        except RetryableStatus as error:
+            raise FetchError(
+                f"{_describe(error.response)} from {url} (gave up after {self.attempts} attempts)"
+            ) from None
+        except httpx.TimeoutException:
+            raise FetchError(
+                f"timed out after {self.timeout:g}s fetching {url} ({self.attempts} attempts)"
+            ) from None
+        except httpx.TransportError as error:
+            raise FetchError(f"could not connect to {url}: {error}") from None
+        if response.status_code >= 400:
+            raise FetchError(f"{_describe(response)} from {url}")
+        return response
+
+    def _get_once(self, url, params, headers) -> httpx.Response:
+        self._wait_for_host(url)
+        response = self._client.get(url, params=params, headers=headers)
+        if response.status_code in RETRY_STATUSES:
+            raise RetryableStatus(response)
+        return response
+
+    def _wait_for_host(self, url: str) -> None:
+        host = urlsplit(url).netloc
+        with self._lock:
+            last = self._last_request.get(host)
+            now = time.monotonic()
+            if last is not None and now - last < self.min_interval:
+                time.sleep(self.min_interval - (now - last))
+            self._last_request[host] = time.monotonic()
+
+
+def _describe(response: httpx.Response) -> str:
+    return f"HTTP {response.status_code} {response.reason_phrase}".rstrip()

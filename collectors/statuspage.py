@@ -1,0 +1,148 @@
+"""Official acknowledgments from status pages (Atlassian Statuspage and incident.io).
+
+Three shapes are understood, each turned into incident-update rows
+(``provider``, ``incident_id``, ``update_id``, ``title``, ``stage``,
+``posted_at``, ``text``, ``url``):
+
+- ``/api/v2/incidents.json``: every update with its stage and ``created_at``
+  (the moment it was posted; ``display_at`` may claim an earlier time).
+- incident.io's history Atom/RSS: one entry per incident, latest stage only.
+- Atlassian Statuspage history Atom/RSS: every update of an incident in one
+  entry, as ``<small>Jun 24, 12:30 UTC</small><strong>Resolved</strong> - ...``
+  blocks with no year.
+
+Stages are stored as they came: repeated and out-of-order stages included.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from datetime import datetime, timezone
+
+from earshot.timeutil import utc_iso
+
+from .feeds import FeedError, html_to_text, parse_feed
+from .http import HttpClient
+
+STAGES = ("investigating", "identified", "monitoring", "resolved", "postmortem")
+
+
+def incidents_url(base_url: str) -> str:
+    """The Statuspage-compatible incidents API under a status page's root.
+
+    >>> incidents_url("https://status.openai.com/")
+    'https://status.openai.com/api/v2/incidents.json'
+    """
+    return base_url.rstrip("/") + "/api/v2/incidents.json"
+
+
+def fetch_status_updates(client: HttpClient, provider: str, url: str) -> list[dict]:
+    """Fetch a status page's incidents API or history feed and return its updates."""
+    response = client.get(url, headers={"Accept": "application/json, application/atom+xml;q=0.9, */*;q=0.5"})
+    body = response.content
+    if body.lstrip()[:1] in (b"{", b"["):
+        try:
+            payload = json.loads(body)
+        except ValueError as error:
+            raise FeedError(f"incidents JSON is broken ({error}); {len(body)} bytes received") from None
+        return incidents_json_updates(provider, payload, page_url=_page_root(url))
+    response_headers = {k.lower(): v for k, v in response.headers.items()}
+    response_headers["content-location"] = str(response.url)
+    return status_feed_updates(provider, parse_feed(body, response_headers))
+
+
+def incidents_json_updates(provider: str, payload: dict, page_url: str = "") -> list[dict]:
+    """Updates from a Statuspage ``incidents.json`` / ``summary.json`` payload."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("incidents"), list):
+        raise FeedError("JSON has no 'incidents' list; not a Statuspage incidents API response")
+    updates = []
+    for incident in payload["incidents"]:
+        incident_id = str(incident["id"])
+        url = incident.get("shortlink") or (f"{page_url}/incidents/{incident_id}" if page_url else None)
+        for update in incident.get("incident_updates") or []:
+            updates.append(
+                {
+                    "provider": provider,
+                    "incident_id": incident_id,
+                    "update_id": str(update.get("id") or f"{update.get('status')}@{update['created_at']}"),
+                    "title": incident.get("name"),
+                    "impact": incident.get("impact"),
+                    "stage": (update.get("status") or "").lower() or None,
+                    "posted_at": utc_iso(update["created_at"]),
+                    "text": update.get("body"),
+                    "url": url,
+                }
+            )
+    return updates
+
+
+_ATLASSIAN_BLOCK = re.compile(
+    r"<small>\s*(?P<month>[A-Z][a-z]{2})\s*(?:<var[^>]*>)?\s*(?P<day>\d{1,2})\s*(?:</var>)?\s*,\s*"
+    r"(?:<var[^>]*>)?\s*(?P<hm>\d{1,2}:\d{2})\s*(?:</var>)?\s*(?P<tz>[A-Z]{2,5})?\s*</small>\s*(?:<br\s*/?>)?\s*"
+    r"<strong>(?P<stage>[^<]+)</strong>\s*-?\s*(?P<body>.*?)(?=<small>|$)",
+    re.S,
+)
+_INCIDENTIO_STATUS = re.compile(r"Status:\s*([A-Za-z ]+?)\s*<", re.I)
+
+
+def status_feed_updates(provider: str, feed) -> list[dict]:
+    """Updates from a status page's history feed (Atlassian or incident.io form)."""
+    updates = []
+    for entry in feed.entries:
+        link = entry.get("link")
+        incident_id = (link or entry.get("id") or "").rstrip("/").rsplit("/", 1)[-1]
+        content = entry.content[0].value if entry.get("content") else entry.get("summary", "")
+        stamp = entry.get("published_parsed") or entry.get("updated_parsed")
+        published = datetime(*stamp[:6], tzinfo=timezone.utc) if stamp else None
+        blocks = list(_ATLASSIAN_BLOCK.finditer(content))
+        if blocks:
+            for block in blocks:
+                posted = _atlassian_time(block, published)
+                stage = block["stage"].strip().lower()
+                updates.append(
+                    _feed_update(provider, incident_id, entry, link, stage, posted, html_to_text(block["body"]))
+                )
+            continue
+        status = _INCIDENTIO_STATUS.search(content)
+        stage = status.group(1).strip().lower() if status else None
+        updated = entry.get("updated_parsed") or stamp
+        if updated is None:
+            continue
+        text = html_to_text(content.split("<br/><br/>", 1)[-1]) if status else html_to_text(content)
+        updates.append(_feed_update(provider, incident_id, entry, link, stage, utc_iso(updated), text))
+    return updates
+
+
+def _feed_update(provider, incident_id, entry, link, stage, posted_at, text) -> dict:
+    return {
+        "provider": provider,
+        "incident_id": incident_id,
+        # Feeds carry no update ids: the stage and its time identify one.
+        "update_id": f"{stage}@{posted_at}",
+        "title": html.unescape(entry.get("title") or ""),
+        "impact": None,
+        "stage": stage,
+        "posted_at": posted_at,
+        "text": text,
+        "url": link,
+    }
+
+
+def _atlassian_time(block, published: datetime | None) -> str:
+    """Give a year to an Atlassian ``Jun 24, 12:30 UTC`` stamp from the entry's date."""
+    reference = published or datetime.now(timezone.utc)
+    stamp = datetime.strptime(f"{reference.year} {block['month']} {block['day']} {block['hm']}", "%Y %b %d %H:%M")
+    stamp = stamp.replace(tzinfo=timezone.utc)
+    # The stamp has no year: take the one that puts it nearest the entry's date,
+    # so an incident opened on 31 Dec and resolved on 1 Jan spans the new year.
+    if (stamp - reference).days > 180:
+        stamp = stamp.replace(year=stamp.year - 1)
+    elif (reference - stamp).days > 180:
+        stamp = stamp.replace(year=stamp.year + 1)
+    return utc_iso(stamp)
+
+
+def _page_root(url: str) -> str:
+    return url.split("/api/v2/", 1)[0].rstrip("/") if "/api/v2/" in url else ""

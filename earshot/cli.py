@@ -1,0 +1,355 @@
+"""The ``earshot`` command: a thin click layer over the library.
+
+Every subcommand that touches data takes ``--db PATH`` (default ``$EARSHOT_DB``,
+else ``data/earshot.db``) and, where sources or the detector matter,
+``--config PATH`` (default: the bundled ChatGPT configuration).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .config import ConfigError, default_db_path, load_config
+
+DEMO_DB = Path("data") / "demo.db"
+APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+
+
+def db_option(default=None):
+    return click.option(
+        "--db",
+        "db_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=default,
+        help="SQLite database. Default: $EARSHOT_DB, else data/earshot.db."
+        if default is None
+        else f"SQLite database. Default: {default}.",
+    )
+
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="TOML configuration. Default: the bundled ChatGPT configuration.",
+)
+port_option = click.option("--port", default=8501, show_default=True, help="Port to serve the dashboard on.")
+
+
+def _config(path):
+    try:
+        return load_config(path)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _open(db_path):
+    from .store import open_db
+
+    return open_db(db_path or default_db_path())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="earshot")
+def cli():
+    """earshot hears a service go down in public chatter before its status page says so.
+
+    \b
+    Quick start, offline:
+      earshot demo                      build data/demo.db and open the dashboard
+    On real sources:
+      earshot collect --every 60        poll every configured source each minute
+      earshot detect --json             alert episodes, one JSON object per line
+      earshot evaluate                  alerts against the official incident timeline
+    """
+
+
+@cli.command()
+@db_option()
+@config_option
+@click.option("--source", "sources", multiple=True, help="Collect only this source (repeatable).")
+@click.option("--every", type=click.IntRange(min=1), default=None, help="Keep polling every N seconds.")
+@click.option("--timeout", type=float, default=15.0, show_default=True, help="Seconds before a request gives up.")
+@click.option("--attempts", type=click.IntRange(min=1), default=3, show_default=True, help="Tries per request on 429, 5xx and timeouts.")
+def collect(db_path, config_path, sources, every, timeout, attempts):
+    """Read every configured source once and store what is new.
+
+    Prints one line per source: new items and skipped duplicates, or the error
+    that source hit. One failing source never stops the others. Exits 1 when
+    any source failed (after all of them ran), so cron can tell.
+
+    \b
+    Example:
+      $ earshot collect --config my.toml
+      reddit-chatgpt: 25 new posts, 0 duplicates skipped
+      hackernews: error: HTTP 503 Service Unavailable from https://hnrss.org/... (gave up after 3 attempts)
+      openai-status: 75 new official updates, 0 duplicates skipped
+    """
+    from collectors.collect import collect_all
+    from collectors.http import HttpClient
+
+    config = _config(config_path)
+    for name in sources:
+        _ = _check(config.source, name)
+    db = _open(db_path)
+    with HttpClient(timeout=timeout, attempts=attempts) as client:
+        while True:
+            reports = collect_all(db, config, client, sources=set(sources) or None)
+            for report in reports:
+                click.echo(report.line())
+            if every is None:
+                break
+            time.sleep(every)
+    if not all(report.ok for report in reports):
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("source")
+@db_option()
+@config_option
+@click.option("--since", help="Earliest date (ISO 8601).")
+@click.option("--until", help="Latest date (ISO 8601).")
+@click.option("--dry-run", is_flag=True, help="Say what would be fetched, fetch nothing.")
+def backfill(source, db_path, config_path, since, until, dry_run):
+    """Fill the database with a source's history between --since and --until.
+
+    Today only status pages have history to read (their incidents API);
+    a plain RSS/Atom feed holds only its newest entries and cannot be backfilled.
+    """
+    from collectors.collect import collect_source
+    from collectors.http import HttpClient
+    from collectors.statuspage import incidents_url
+
+    config = _config(config_path)
+    spec = _check(config.source, source)
+    if spec.kind != "statuspage":
+        raise click.ClickException(
+            f"source {source!r} is an {spec.kind} feed, which serves only its newest entries; "
+            "it has no history to backfill"
+        )
+    url = spec.url or incidents_url(spec.base_url)
+    if dry_run:
+        click.echo(f"{source}: would fetch {url} (every incident it lists, whatever --since/--until)")
+        return
+    db = _open(db_path)
+    with HttpClient() as client:
+        report = collect_source(db, config, spec, client)
+    click.echo(report.line())
+    if not report.ok:
+        sys.exit(1)
+
+
+@cli.command("import-incidents")
+@db_option()
+@click.option("--provider", "providers", multiple=True, help="Only this provider (openai, anthropic, character.ai); repeatable.")
+@click.option("--csv", "csv_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="An incident_stages.csv file. Default: the bundled 2021-2024 timelines.")
+def import_incidents(db_path, providers, csv_path):
+    """Load official incident timelines (every stage with its posting time).
+
+    The bundled file holds 542 real incidents of OpenAI, Anthropic and
+    Character.AI, 2021-2024 (Chu et al., ICPE 2025). Safe to run again.
+    """
+    from collectors.timelines import TIMELINES_CSV, read_official_timelines
+    from .store import store_incident_updates
+
+    updates = read_official_timelines(csv_path or TIMELINES_CSV, providers=providers or None)
+    new, duplicates = store_incident_updates(_open(db_path), updates)
+    click.echo(f"{new} new official updates, {duplicates} already stored")
+
+
+@cli.command()
+@db_option()
+@config_option
+@click.option("--service", "services", multiple=True, help="Only this service (repeatable). Default: all.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per episode.")
+def detect(db_path, config_path, services, as_json):
+    """Turn stored complaint posts into alert episodes, store and print them.
+
+    An episode's `start` is when the alert could first be raised (the end of its
+    first bucket); `end` is null while it is still open. Rerunning replaces the
+    stored episodes of each service with freshly computed ones.
+
+    \b
+    Example:
+      $ earshot detect --json --db data/demo.db
+      {"service": "chatgpt", "start": "2023-11-08T13:45:00+00:00", "end": "2023-11-08T15:40:00+00:00", ...}
+    """
+    from .analysis import detect as run_detect
+    from .store import replace_alerts
+
+    config = _config(config_path)
+    db = _open(db_path)
+    for service in services or [s.name for s in config.services]:
+        _check(config.service, service)
+        _, found = run_detect(db, config, service)
+        replace_alerts(db, service, found)
+        for episode in found.itertuples():
+            record = {
+                "service": service,
+                "start": _iso(episode.start),
+                "end": _iso(episode.end),
+                "peak_score": round(float(episode.peak_score), 2),
+                "peak_count": int(episode.peak_count),
+                "sources": list(episode.sources),
+            }
+            if as_json:
+                click.echo(json.dumps(record))
+            else:
+                end = record["end"] or "(open)"
+                click.echo(
+                    f"{service}  {record['start']} -> {end}  peak score {record['peak_score']:.1f} "
+                    f"({record['peak_count']} complaints/bucket)  sources: {', '.join(record['sources'])}"
+                )
+        if not as_json:
+            click.echo(f"{service}: {len(found)} alert episodes", err=True)
+
+
+@cli.command()
+@db_option()
+@config_option
+@click.option("--service", default=None, help="Service to evaluate. Default: the first configured.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary and each incident as JSON lines.")
+def evaluate(db_path, config_path, service, as_json):
+    """Score alert episodes against the official incident timeline.
+
+    Only incidents on days the database has posts for are counted. Lead time is
+    the first official post minus our alert's start: positive when earshot
+    was first.
+    """
+    from .analysis import evaluate as run_evaluate
+
+    config = _config(config_path)
+    service = service or config.services[0].name
+    _check(config.service, service)
+    matches, summary = run_evaluate(_open(db_path), config, service)
+    if as_json:
+        click.echo(json.dumps({"service": service, **summary}))
+        for row in matches.itertuples():
+            click.echo(json.dumps({
+                "incident_id": row.incident_id, "title": row.title, "first_official": _iso(row.first_post),
+                "alert_start": _iso(row.alert_start), "detected": bool(row.detected),
+                "lead_minutes": None if not row.detected else round(float(row.lead_minutes), 1),
+            }))
+        return
+    click.echo(f"{'first official post (UTC)':<26} {'alert (UTC)':<20} {'lead':>7}  incident")
+    for row in matches.itertuples():
+        alert = row.alert_start.strftime("%Y-%m-%d %H:%M") if row.detected else "missed"
+        lead = f"{row.lead_minutes:+.0f} min" if row.detected else ""
+        click.echo(f"{row.first_post.strftime('%Y-%m-%d %H:%M'):<26} {alert:<20} {lead:>7}  {row.title}")
+    fmt = lambda v, pct=False: "n/a" if v is None else (f"{v:.0%}" if pct else f"{v:+.1f} min")  # noqa: E731
+    click.echo(
+        f"\n{service}: {summary['detected']}/{summary['incidents']} incidents detected "
+        f"(recall {fmt(summary['recall'], True)}), {summary['episodes']} episodes "
+        f"(precision {fmt(summary['precision'], True)}), median lead {fmt(summary['median_lead_minutes'])}"
+    )
+
+
+@cli.command()
+def classify():
+    """Classify posts read from stdin, one per line, as complaints or not.
+
+    Prints one JSON object per line: `complaint`, `probability`, `problem`
+    (down, errors, capacity, api, login, slow, or null) and the `text`.
+
+    \b
+    Example:
+      $ echo "anyone else getting 'network error' on chatgpt?" | earshot classify
+      {"complaint": true, "probability": 1.0, "problem": "errors", "text": "anyone else ..."}
+    """
+    from detector.complaints import default_complaint_filter
+
+    complaint_filter = default_complaint_filter()
+    for line in sys.stdin:
+        text = line.rstrip("\n")
+        if not text.strip():
+            continue
+        click.echo(json.dumps({**complaint_filter.classify(text), "text": text}, ensure_ascii=False))
+
+
+@cli.command()
+@db_option()
+@config_option
+@port_option
+def dashboard(db_path, config_path, port):
+    """Serve the dashboard (headless) on --port for the database at --db."""
+    db_path = db_path or default_db_path()
+    if not Path(db_path).exists():
+        raise click.ClickException(f"no database at {db_path}: run `earshot collect` first, or `earshot demo`")
+    _serve(db_path, config_path, port)
+
+
+@cli.command()
+@db_option(default=DEMO_DB)
+@config_option
+@port_option
+@click.option("--rebuild", is_flag=True, help="Rebuild the demo database even if it exists.")
+@click.option("--no-serve", is_flag=True, help="Build the database, run detection, and exit.")
+def demo(db_path, config_path, port, rebuild, no_serve):
+    """Build the offline demo database (if missing) and open the dashboard on it.
+
+    The demo holds every real OpenAI status-page incident of 2021-2024 and
+    simulated posts around five real incidents, bursting from each one's real
+    onset (e.g. 05:42 PT on 2023-11-08). The dashboard marks the posts as simulated.
+    """
+    from .analysis import detect as run_detect
+    from .demo import build_demo
+    from .store import replace_alerts
+
+    config = _config(config_path)
+    db_path = Path(db_path)
+    if rebuild and db_path.exists():
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    if not db_path.exists():
+        click.echo(f"building demo database at {db_path} ...", err=True)
+        started = time.perf_counter()
+        built = build_demo(db_path, config)
+        db = _open(db_path)
+        for service in config.services:
+            replace_alerts(db, service.name, run_detect(db, config, service.name)[1])
+        click.echo(
+            f"built {db_path}: {built['posts']} simulated posts around {built['incidents']} real incidents, "
+            f"{built['official_updates']} official updates ({time.perf_counter() - started:.1f}s)",
+            err=True,
+        )
+    if not no_serve:
+        _serve(db_path, config_path, port)
+
+
+def _serve(db_path, config_path, port):
+    env = dict(os.environ, EARSHOT_DB=str(Path(db_path).resolve()))
+    if config_path:
+        env["EARSHOT_CONFIG"] = str(Path(config_path).resolve())
+    args = [
+        sys.executable, "-m", "streamlit", "run", str(APP),
+        "--server.headless", "true", "--server.port", str(port),
+        "--browser.gatherUsageStats", "false",
+    ]
+    click.echo(f"earshot dashboard for {db_path}: http://localhost:{port}  (Ctrl-C stops it)", err=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Replace this process, so stopping it stops the server too.
+    os.execve(sys.executable, args, env)
+
+
+def _check(lookup, name):
+    try:
+        return lookup(name)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _iso(value):
+    import pandas as pd
+
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).isoformat()

@@ -1,0 +1,174 @@
+"""Read earshot's TOML configuration: services, sources and detector settings.
+
+>>> config = load_config()            # the bundled ChatGPT configuration
+>>> config.services[0].name
+'chatgpt'
+>>> sorted({s.kind for s in config.sources})
+['rss', 'statuspage']
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+SOURCE_KINDS = ("rss", "statuspage")
+DEFAULT_DB = Path("data") / "earshot.db"
+
+
+class ConfigError(ValueError):
+    """The configuration file cannot be used; the message says why and where."""
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    terms: tuple[str, ...] = ()
+    provider: str | None = None
+    # Status-page components that count as this service (empty: all of them).
+    components: tuple[str, ...] = ()
+
+    def mentioned_in(self, text: str) -> bool:
+        """True when any of the service's terms occurs in ``text`` (case-insensitive).
+
+        >>> Service("chatgpt", ("chatgpt", "openai")).mentioned_in("Is ChatGPT down?")
+        True
+        """
+        lowered = text.lower()
+        return any(term.lower() in lowered for term in self.terms)
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    kind: str
+    url: str | None = None
+    base_url: str | None = None
+    service: str | None = None
+    query: str | None = None
+    provider: str | None = None
+    options: dict = field(default_factory=dict)
+
+    @property
+    def address(self) -> str:
+        return self.url or self.base_url or ""
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str
+    services: tuple[Service, ...]
+    sources: tuple[Source, ...]
+    detector: dict
+
+    def service(self, name: str) -> Service:
+        for service in self.services:
+            if service.name == name:
+                return service
+        raise ConfigError(f"{self.path}: no service named {name!r}")
+
+    def source(self, name: str) -> Source:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        known = ", ".join(s.name for s in self.sources)
+        raise ConfigError(f"{self.path}: no source named {name!r} (known: {known})")
+
+    def service_for(self, source: Source, text: str) -> str | None:
+        """The service a post belongs to: the source's own, else the first one it mentions."""
+        if source.service:
+            return source.service
+        for service in self.services:
+            if service.mentioned_in(text):
+                return service.name
+        return None
+
+    def provider_of(self, service: str) -> str | None:
+        return self.service(service).provider
+
+
+def default_config_path() -> Path:
+    """The bundled ChatGPT configuration."""
+    return Path(str(resources.files("earshot") / "chatgpt.toml"))
+
+
+def default_db_path() -> Path:
+    """``$EARSHOT_DB`` if set, else ``data/earshot.db`` under the working directory."""
+    return Path(os.environ.get("EARSHOT_DB") or DEFAULT_DB)
+
+
+def load_config(path: str | os.PathLike | None = None) -> Config:
+    """Load and check a configuration file (the bundled one when ``path`` is None)."""
+    path = Path(path) if path else default_config_path()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    return parse_config(raw, str(path))
+
+
+def parse_config(raw: dict, path: str = "<config>") -> Config:
+    """Build a :class:`Config` from already-parsed TOML, checking every entry."""
+    services = []
+    for i, entry in enumerate(raw.get("services", [])):
+        name = _required(entry, "name", f"{path}: [[services]] #{i + 1}")
+        terms = entry.get("terms", [])
+        if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
+            raise ConfigError(f"{path}: service {name!r}: terms must be a list of strings")
+        services.append(
+            Service(
+                name=name,
+                terms=tuple(terms),
+                provider=entry.get("provider"),
+                components=tuple(entry.get("components", ())),
+            )
+        )
+    service_names = {s.name for s in services}
+
+    sources = []
+    seen = set()
+    for i, entry in enumerate(raw.get("sources", [])):
+        where = f"{path}: [[sources]] #{i + 1}"
+        name = _required(entry, "name", where)
+        kind = _required(entry, "kind", f"{path}: source {name!r}")
+        if kind not in SOURCE_KINDS:
+            raise ConfigError(
+                f"{path}: source {name!r}: unknown kind {kind!r} (known: {', '.join(SOURCE_KINDS)})"
+            )
+        if name in seen:
+            raise ConfigError(f"{path}: two sources are named {name!r}")
+        seen.add(name)
+        if not (entry.get("url") or entry.get("base_url")):
+            raise ConfigError(f"{path}: source {name!r} needs a url or base_url")
+        service = entry.get("service")
+        if service is not None and service not in service_names:
+            raise ConfigError(f"{path}: source {name!r} names unknown service {service!r}")
+        known = {"name", "kind", "url", "base_url", "service", "query", "provider"}
+        sources.append(
+            Source(
+                name=name,
+                kind=kind,
+                url=entry.get("url"),
+                base_url=entry.get("base_url"),
+                service=service,
+                query=entry.get("query"),
+                provider=entry.get("provider"),
+                options={k: v for k, v in entry.items() if k not in known},
+            )
+        )
+    detector = raw.get("detector", {})
+    if not isinstance(detector, dict):
+        raise ConfigError(f"{path}: [detector] must be a table")
+    return Config(path=path, services=tuple(services), sources=tuple(sources), detector=detector)
+
+
+def _required(entry: dict, key: str, where: str) -> str:
+    value = entry.get(key)
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where}: missing {key!r}")
+    return value

@@ -1,0 +1,282 @@
+"""earshot's SQLite store, through sqlite-utils.
+
+Tables:
+
+- ``posts``: one row per public post, keyed by ``(source, post_id)``.
+- ``incident_updates``: official status-page updates, one row per posted update.
+- ``collector_state``: per source, the conditional-GET validators, cursor and
+  the last success or error.
+- ``alerts``: alert episodes found by ``earshot detect``.
+- ``meta``: key/value facts about the database (for example that it is a demo).
+
+Writes are idempotent: storing the same rows twice stores them once.
+
+>>> db = open_db(":memory:")
+>>> store_posts(db, [{"source": "r", "post_id": "1", "created_at": "2023-11-08T13:45:00Z",
+...                   "text": "is chatgpt down?"}])
+(1, 0)
+>>> store_posts(db, [{"source": "r", "post_id": "1", "created_at": "2023-11-08T13:45:00Z",
+...                   "text": "is chatgpt down?"}])
+(0, 1)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from .timeutil import now_iso, utc_iso
+
+migrations = Migrations("earshot")
+
+POST_COLUMNS = {
+    "source": str,
+    "post_id": str,
+    "url": str,
+    "author_hash": str,
+    "created_at": str,
+    "title": str,
+    "text": str,
+    "service": str,
+    "is_complaint": int,
+    "problem": str,
+    "collected_at": str,
+}
+UPDATE_COLUMNS = {
+    "provider": str,
+    "incident_id": str,
+    "update_id": str,
+    "title": str,
+    "impact": str,
+    "components": str,
+    "stage": str,
+    "posted_at": str,
+    "text": str,
+    "url": str,
+    "collected_at": str,
+}
+
+
+@migrations()
+def m001_posts_incidents_state(db: sqlite_utils.Database) -> None:
+    db["posts"].create(POST_COLUMNS, pk=("source", "post_id"), not_null={"created_at"})
+    db["incident_updates"].create(
+        UPDATE_COLUMNS, pk=("provider", "incident_id", "update_id"), not_null={"posted_at"}
+    )
+    db["collector_state"].create(
+        {
+            "source": str,
+            "etag": str,
+            "last_modified": str,
+            "cursor": str,
+            "last_ok_at": str,
+            "last_error": str,
+            "last_error_at": str,
+        },
+        pk="source",
+    )
+    db["meta"].create({"key": str, "value": str}, pk="key")
+
+
+@migrations()
+def m002_alerts_and_time_indexes(db: sqlite_utils.Database) -> None:
+    db["alerts"].create(
+        {
+            "service": str,
+            "start": str,
+            "end": str,
+            "peak_score": float,
+            "sources": str,
+            "detected_at": str,
+        },
+        pk=("service", "start"),
+    )
+    db["posts"].create_index(["service", "created_at"], if_not_exists=True)
+    db["incident_updates"].create_index(["provider", "posted_at"], if_not_exists=True)
+
+
+def open_db(path: str | Path) -> sqlite_utils.Database:
+    """Open (creating if needed) an earshot database and bring its schema up to date.
+
+    WAL lets the dashboard read while a collector writes; the busy timeout makes
+    a writer wait for a lock instead of failing at once.
+    """
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite_utils.Database(sqlite3.connect(str(path), timeout=30, check_same_thread=False))
+    db.execute("PRAGMA busy_timeout = 30000")
+    if str(path) != ":memory:":
+        db.enable_wal()
+    migrations.apply(db)
+    return db
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    """How many of earshot's migrations this database has applied."""
+    return len(migrations.applied(db))
+
+
+def author_hash(source: str, author: str | None) -> str | None:
+    """A stable pseudonym for an author, so reporters can be counted without storing names.
+
+    >>> author_hash("reddit", "alice") == author_hash("reddit", "alice")
+    True
+    """
+    if not author:
+        return None
+    return hashlib.blake2b(f"{source}\0{author}".encode(), digest_size=8).hexdigest()
+
+
+def store_posts(db: sqlite_utils.Database, posts: list[dict]) -> tuple[int, int]:
+    """Insert posts not yet stored; return ``(new, duplicates)``.
+
+    A post already stored under the same ``(source, post_id)`` is left as it is.
+    """
+    rows = []
+    stamp = now_iso()
+    for post in posts:
+        row = {column: post.get(column) for column in POST_COLUMNS}
+        row["post_id"] = str(row["post_id"])
+        row["created_at"] = utc_iso(row["created_at"])
+        row["collected_at"] = row["collected_at"] or stamp
+        if row["is_complaint"] is not None:
+            row["is_complaint"] = int(bool(row["is_complaint"]))
+        rows.append(row)
+    return _insert_new(db, "posts", rows, ("source", "post_id"))
+
+
+def store_incident_updates(db: sqlite_utils.Database, updates: list[dict]) -> tuple[int, int]:
+    """Insert official updates not yet stored; return ``(new, duplicates)``."""
+    rows = []
+    stamp = now_iso()
+    for update in updates:
+        row = {column: update.get(column) for column in UPDATE_COLUMNS}
+        row["posted_at"] = utc_iso(row["posted_at"])
+        row["collected_at"] = row["collected_at"] or stamp
+        rows.append(row)
+    return _insert_new(db, "incident_updates", rows, ("provider", "incident_id", "update_id"))
+
+
+def _insert_new(db, table: str, rows: list[dict], pk: tuple[str, ...]) -> tuple[int, int]:
+    unique = {tuple(row[k] for k in pk): row for row in rows}
+    with db.atomic():
+        before = db.conn.total_changes
+        db[table].insert_all(unique.values(), pk=pk, ignore=True)
+        new = db.conn.total_changes - before
+    return new, len(rows) - new
+
+
+def get_state(db: sqlite_utils.Database, source: str) -> dict:
+    """The stored collector state of ``source`` (empty dict if none)."""
+    rows = list(db["collector_state"].rows_where("source = ?", [source]))
+    return rows[0] if rows else {}
+
+
+def save_state(db: sqlite_utils.Database, source: str, **fields) -> None:
+    """Update some fields of ``source``'s collector state, keeping the others."""
+    db["collector_state"].upsert({"source": source, **fields}, pk="source")
+
+
+def set_meta(db: sqlite_utils.Database, key: str, value) -> None:
+    db["meta"].upsert({"key": key, "value": json.dumps(value)}, pk="key")
+
+
+def get_meta(db: sqlite_utils.Database, key: str, default=None):
+    rows = list(db["meta"].rows_where("key = ?", [key]))
+    return json.loads(rows[0]["value"]) if rows else default
+
+
+def replace_alerts(db: sqlite_utils.Database, service: str, episodes: pd.DataFrame) -> None:
+    """Make the stored alerts of ``service`` exactly ``episodes`` (rerunning is safe)."""
+    stamp = now_iso()
+    rows = [
+        {
+            "service": service,
+            "start": utc_iso(row.start),
+            "end": None if pd.isna(row.end) else utc_iso(row.end),
+            "peak_score": float(row.peak_score),
+            "sources": json.dumps(list(row.sources)),
+            "detected_at": stamp,
+        }
+        for row in episodes.itertuples()
+    ]
+    with db.atomic():
+        db.execute("DELETE FROM alerts WHERE service = ?", [service])
+        if rows:
+            db["alerts"].insert_all(rows, pk=("service", "start"))
+
+
+def load_posts(
+    db: sqlite_utils.Database,
+    service: str | None = None,
+    since=None,
+    until=None,
+    complaints_only: bool = False,
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """Stored posts as a DataFrame with a tz-aware ``created_at`` column, oldest first."""
+    where, params = [], []
+    if service is not None:
+        where.append("service = ?")
+        params.append(service)
+    if since is not None:
+        where.append("created_at >= ?")
+        params.append(utc_iso(since))
+    if until is not None:
+        where.append("created_at < ?")
+        params.append(utc_iso(until))
+    if complaints_only:
+        where.append("is_complaint = 1")
+    sql = "SELECT * FROM posts"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY created_at"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(int(limit))
+    frame = pd.DataFrame(list(db.query(sql, params)), columns=list(POST_COLUMNS))
+    frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True, format="ISO8601")
+    return frame
+
+
+def load_incident_updates(
+    db: sqlite_utils.Database, provider: str | None = None, since=None, until=None
+) -> pd.DataFrame:
+    """Stored official updates with a tz-aware ``posted_at`` column, oldest first."""
+    where, params = [], []
+    if provider is not None:
+        where.append("provider = ?")
+        params.append(provider)
+    if since is not None:
+        where.append("posted_at >= ?")
+        params.append(utc_iso(since))
+    if until is not None:
+        where.append("posted_at < ?")
+        params.append(utc_iso(until))
+    sql = "SELECT * FROM incident_updates"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY posted_at"
+    frame = pd.DataFrame(list(db.query(sql, params)), columns=list(UPDATE_COLUMNS))
+    frame["posted_at"] = pd.to_datetime(frame["posted_at"], utc=True, format="ISO8601")
+    return frame
+
+
+def load_alerts(db: sqlite_utils.Database, service: str | None = None) -> pd.DataFrame:
+    """Stored alert episodes with tz-aware ``start`` / ``end`` columns."""
+    columns = ["service", "start", "end", "peak_score", "sources", "detected_at"]
+    sql, params = "SELECT * FROM alerts", []
+    if service is not None:
+        sql += " WHERE service = ?"
+        params.append(service)
+    frame = pd.DataFrame(list(db.query(sql + " ORDER BY start", params)), columns=columns)
+    for column in ("start", "end"):
+        frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
+    frame["sources"] = frame["sources"].map(json.loads)
+    return frame

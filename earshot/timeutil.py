@@ -1,0 +1,46 @@
+"""UTC inside, ISO 8601 at the edges.
+
+Every timestamp earshot stores is a string of one shape,
+``YYYY-MM-DDTHH:MM:SS+00:00``, so that SQLite compares them correctly as text.
+
+>>> utc_iso("2023-11-08 05:54:00-08:00")
+'2023-11-08T13:54:00+00:00'
+>>> utc_iso(1699451040)
+'2023-11-08T13:44:00+00:00'
+"""
+
+from __future__ import annotations
+
+import calendar
+import time
+from datetime import datetime, timezone
+
+import pandas as pd
+
+
+def utc_iso(value) -> str:
+    """Normalise a datetime, ISO string, epoch seconds or ``struct_time`` to UTC ISO 8601.
+
+    Naive datetimes and strings without an offset are taken to be UTC.
+    """
+    if isinstance(value, time.struct_time):
+        # feedparser's *_parsed fields are UTC; mktime would read them as local time.
+        value = calendar.timegm(value)
+    if isinstance(value, (int, float)):
+        moment = datetime.fromtimestamp(value, tz=timezone.utc)
+    else:
+        stamp = pd.Timestamp(value)
+        if stamp.tzinfo is None:
+            stamp = stamp.tz_localize("UTC")
+        moment = stamp.tz_convert("UTC").floor("s").to_pydatetime()
+    return moment.astimezone(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def now_iso() -> str:
+    """The current time as UTC ISO 8601."""
+    return utc_iso(datetime.now(timezone.utc))
+
+
+def to_timestamp(value) -> pd.Timestamp:
+    """A tz-aware UTC ``pd.Timestamp`` from anything :func:`utc_iso` accepts."""
+    return pd.Timestamp(utc_iso(value))
