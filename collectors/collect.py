@@ -83,7 +83,7 @@ def _collect_feed(db, config: Config, source: Source, client: HttpClient) -> Sou
     response = fetch_feed(client, source.url or source.base_url, state.get("etag"), state.get("last_modified"))
     if response.not_modified:
         return SourceReport(source.name, not_modified=True)
-    posts = [entry_post(source.name, entry) for entry in response.entries]
+    posts = [entry_post(source.name, entry, response.url) for entry in response.entries]
     new, duplicates = store_posts(db, classify_posts(config, source, posts))
     save_state(db, source.name, etag=response.etag, last_modified=response.last_modified)
     return SourceReport(source.name, new=new, duplicates=duplicates, warning=response.warning)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import re
+from urllib.parse import urljoin
 from dataclasses import dataclass, field
 
 import feedparser
@@ -32,6 +33,7 @@ class FeedResponse:
     """What one conditional GET of a feed produced."""
 
     entries: list = field(default_factory=list)
+    url: str | None = None
     etag: str | None = None
     last_modified: str | None = None
     not_modified: bool = False
@@ -52,14 +54,18 @@ def fetch_feed(client: HttpClient, url: str, etag: str | None = None, last_modif
     response = client.get(url, headers=headers)
     if response.status_code == 304:
         return FeedResponse(etag=etag, last_modified=last_modified, not_modified=True)
-    response_headers = {k.lower(): v for k, v in response.headers.items()}
-    response_headers["content-location"] = str(response.url)
-    parsed = parse_feed(response.content, response_headers)
-    warning = None
-    if parsed.bozo:
-        warning = f"feed is malformed ({parsed.bozo_exception}); kept {len(parsed.entries)} entries"
+    # Only the content type (for the charset): given the URL as content-location,
+    # feedparser would rewrite relative entry ids into URLs that change with it.
+    parsed = parse_feed(response.content, {"content-type": response.headers.get("content-type", "")})
+    entries, warning = list(parsed.entries), None
+    if parsed.bozo and entries:
+        # A body cut off mid-way still parses up to the cut; the entry it ends
+        # in may be missing its id or text, so only the ones before it are kept.
+        entries = entries[:-1]
+        warning = f"feed is malformed ({parsed.bozo_exception}); kept {len(entries)} entries before the fault"
     return FeedResponse(
-        entries=list(parsed.entries),
+        entries=entries,
+        url=str(response.url),
         etag=response.headers.get("ETag"),
         last_modified=response.headers.get("Last-Modified"),
         warning=warning,
@@ -81,8 +87,9 @@ def parse_feed(body: bytes, response_headers: dict | None = None):
     return parsed
 
 
-def entry_post(source: str, entry) -> dict:
-    """One feed entry as a post row (without service or complaint fields)."""
+def entry_post(source: str, entry, base_url: str | None = None) -> dict:
+    """One feed entry as a post row (without service or complaint fields);
+    a relative link is resolved against ``base_url``, the feed's own address."""
     stamp = entry.get("published_parsed") or entry.get("updated_parsed")
     summary = entry.get("summary") or ""
     if entry.get("content"):
@@ -90,7 +97,7 @@ def entry_post(source: str, entry) -> dict:
     return {
         "source": source,
         "post_id": entry.get("id") or entry.get("link") or entry.get("title"),
-        "url": entry.get("link"),
+        "url": urljoin(base_url, entry["link"]) if base_url and entry.get("link") else entry.get("link"),
         "author": entry.get("author"),
         "created_at": utc_iso(stamp) if stamp else now_iso(),
         "title": html_to_text(entry.get("title") or ""),

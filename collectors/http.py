@@ -56,7 +56,7 @@ class _WaitRetryAfterOrBackoff:
 
     def __init__(self, backoff: float, max_wait: float):
         self.max_wait = max_wait
-        self.fallback = wait_exponential_jitter(initial=backoff, max=max_wait, jitter=backoff)
+        self.fallback = wait_exponential_jitter(multiplier=backoff, max=max_wait, jitter=backoff)
 
     def __call__(self, retry_state) -> float:
         error = retry_state.outcome.exception()

@@ -48,9 +48,7 @@ def fetch_status_updates(client: HttpClient, provider: str, url: str) -> list[di
         except ValueError as error:
             raise FeedError(f"incidents JSON is broken ({error}); {len(body)} bytes received") from None
         return incidents_json_updates(provider, payload, page_url=_page_root(url))
-    response_headers = {k.lower(): v for k, v in response.headers.items()}
-    response_headers["content-location"] = str(response.url)
-    return status_feed_updates(provider, parse_feed(body, response_headers))
+    return status_feed_updates(provider, parse_feed(body, {"content-type": response.headers.get("content-type", "")}))
 
 
 def incidents_json_updates(provider: str, payload: dict, page_url: str = "") -> list[dict]:
@@ -84,7 +82,7 @@ _ATLASSIAN_BLOCK = re.compile(
     r"<strong>(?P<stage>[^<]+)</strong>\s*-?\s*(?P<body>.*?)(?=<small>|$)",
     re.S,
 )
-_INCIDENTIO_STATUS = re.compile(r"Status:\s*([A-Za-z ]+?)\s*<", re.I)
+_INCIDENTIO_STATUS = re.compile(r"\s*Status:\s*(\w+)\s*", re.I)
 
 
 def status_feed_updates(provider: str, feed) -> list[dict]:
@@ -94,7 +92,7 @@ def status_feed_updates(provider: str, feed) -> list[dict]:
         link = entry.get("link")
         incident_id = (link or entry.get("id") or "").rstrip("/").rsplit("/", 1)[-1]
         content = entry.content[0].value if entry.get("content") else entry.get("summary", "")
-        stamp = entry.get("published_parsed") or entry.get("updated_parsed")
+        stamp = _entry_time(entry)
         published = datetime(*stamp[:6], tzinfo=timezone.utc) if stamp else None
         blocks = list(_ATLASSIAN_BLOCK.finditer(content))
         if blocks:
@@ -105,14 +103,23 @@ def status_feed_updates(provider: str, feed) -> list[dict]:
                     _feed_update(provider, incident_id, entry, link, stage, posted, html_to_text(block["body"]))
                 )
             continue
-        status = _INCIDENTIO_STATUS.search(content)
-        stage = status.group(1).strip().lower() if status else None
-        updated = entry.get("updated_parsed") or stamp
-        if updated is None:
+        text = html_to_text(content)
+        status = _INCIDENTIO_STATUS.match(text)
+        if stamp is None:
             continue
-        text = html_to_text(content.split("<br/><br/>", 1)[-1]) if status else html_to_text(content)
-        updates.append(_feed_update(provider, incident_id, entry, link, stage, utc_iso(updated), text))
+        stage = status.group(1).lower() if status else None
+        text = text[status.end():] if status else text
+        updates.append(_feed_update(provider, incident_id, entry, link, stage, utc_iso(stamp), text))
     return updates
+
+
+def _entry_time(entry):
+    """When an entry was last posted: an incident.io entry's ``updated`` is its
+    latest stage; asked for directly so feedparser does not fall back with a warning."""
+    for key in ("updated_parsed", "published_parsed"):
+        if key in entry.keys():
+            return entry[key]
+    return None
 
 
 def _feed_update(provider, incident_id, entry, link, stage, posted_at, text) -> dict:

@@ -1,9 +1,11 @@
 """Detector v0: a rolling robust baseline, a score, and alert episodes with hysteresis.
 
-For each bucket the baseline is the median of the trailing ``window`` (the
-bucket itself excluded, so a spike never raises its own bar) and the spread is
-the larger of the trailing inter-quartile range (as a standard deviation),
-the Poisson spread ``sqrt(baseline)``, and ``min_spread``. The score is how
+For each bucket the baseline is the larger of the median and the clipped mean
+of the trailing ``window`` (the bucket itself excluded, so a spike never
+raises its own bar; spikes in the history clipped, so a past outage does not
+inflate it), and the spread is the larger of the trailing inter-quartile range
+(as a standard deviation), the Poisson spread ``sqrt(baseline)``, and
+``min_spread``. The score is how
 many spreads the count stands above the baseline.
 
 An episode opens on the first bucket whose score reaches ``threshold`` and
@@ -74,13 +76,19 @@ class RollingBaselineDetector(BaseEstimator):
     def fit(self, counts: pd.Series, y=None) -> "RollingBaselineDetector":
         """Compute baseline, score and episodes for ``counts`` (a regular DatetimeIndex)."""
         counts = _check_counts(counts)
-        history = counts.shift(1).rolling(self.window, min_periods=self.min_periods)
-        baseline = history.median()
-        iqr = history.quantile(0.75) - history.quantile(0.25)
-        spread = np.maximum.reduce(
-            [(iqr / IQR_TO_SIGMA).fillna(0).to_numpy(), np.sqrt(baseline.fillna(0).to_numpy()),
-             np.full(len(counts), float(self.min_spread))]
-        )
+        past = counts.shift(1)
+        history = past.rolling(self.window, min_periods=self.min_periods)
+        median = history.median()
+        robust_sigma = ((history.quantile(0.75) - history.quantile(0.25)) / IQR_TO_SIGMA).fillna(0.0)
+        floor = pd.Series(float(self.min_spread), index=counts.index)
+        # With sparse counts the median is 0 even when a few posts per hour are
+        # normal; the mean of the history, with past spikes clipped so an old
+        # outage cannot inflate it, is the better level then.
+        median_spread = pd.concat([robust_sigma, np.sqrt(median.fillna(0.0)), floor], axis=1).max(axis=1)
+        ceiling = median.fillna(0.0) + 3 * median_spread
+        clipped_mean = past.clip(upper=ceiling).rolling(self.window, min_periods=self.min_periods).mean()
+        baseline = pd.concat([median, clipped_mean], axis=1).max(axis=1, skipna=False)
+        spread = pd.concat([robust_sigma, np.sqrt(baseline.fillna(0.0)), floor], axis=1).max(axis=1)
         score = ((counts - baseline) / spread).fillna(0.0)
         alert, onset = self._episodes(score.to_numpy())
         self.baseline_ = baseline

@@ -1,0 +1,158 @@
+"""earshot's dashboard: complaints against the baseline, alerts against the official record.
+
+Started by ``earshot dashboard`` / ``earshot demo``, which pass the database
+and configuration in ``EARSHOT_DB`` and ``EARSHOT_CONFIG``. Post text is
+untrusted: it is only ever shown as plain text in tables, and only http(s)
+links are made clickable.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import sqlite_utils
+import streamlit as st
+
+from dashboard.charts import outage_chart
+from earshot.analysis import bucket_of, detect, detector_from_config
+from earshot.config import default_db_path, load_config
+from earshot.store import get_meta, load_alerts, load_incident_updates, load_posts
+
+HOURS_AROUND = 6
+
+st.set_page_config(page_title="earshot", page_icon="👂", layout="wide")
+
+
+def connect(path: str) -> sqlite_utils.Database:
+    """A read-only connection for this browser session only (SQLite objects must
+    not be shared between the threads of different sessions)."""
+    key = f"db:{path}"
+    if key not in st.session_state:
+        conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True, check_same_thread=False)
+        st.session_state[key] = sqlite_utils.Database(conn)
+    return st.session_state[key]
+
+
+def safe_link(url) -> str | None:
+    """Only http(s) URLs become links; anything else (javascript:, data:) is dropped."""
+    if isinstance(url, str) and url.lower().startswith(("http://", "https://")):
+        return url
+    return None
+
+
+db_path = os.environ.get("EARSHOT_DB") or str(default_db_path())
+config = load_config(os.environ.get("EARSHOT_CONFIG") or None)
+if not Path(db_path).exists():
+    st.error(f"No database at {db_path}. Run `earshot demo`, or `earshot collect` first.")
+    st.stop()
+db = connect(db_path)
+
+service_names = [s.name for s in config.services]
+with st.sidebar:
+    st.header("earshot")
+    service = st.selectbox("Service", service_names, key="service")
+    spec = config.service(service)
+
+st.title(f"Is {service} down?")
+if get_meta(db, "demo", False):
+    st.info(
+        "**Demo database.** The official incidents are real (the provider's status page, "
+        "2021-2024, from Chu et al., ICPE 2025); **the posts are simulated** around five real "
+        "incidents, bursting from each one's real onset. Run `earshot collect` for real posts.",
+        icon="ℹ️",
+    )
+
+alerts = load_alerts(db, service)
+latest_post = db.execute("SELECT max(created_at) FROM posts WHERE service = ?", [service]).fetchone()[0]
+if latest_post is None:
+    st.warning(f"No posts stored for {service} yet. Run `earshot collect`.")
+    st.stop()
+
+focus_options = {"Latest 24 hours of data": pd.Timestamp(latest_post) - pd.Timedelta(hours=12)}
+for alert in alerts.sort_values("peak_score", ascending=False).itertuples():
+    label = f"Alert {alert.start:%Y-%m-%d %H:%M} UTC (peak score {alert.peak_score:.0f})"
+    focus_options[label] = alert.start
+with st.sidebar:
+    default = 1 if len(focus_options) > 1 else 0
+    focus_label = st.selectbox("Show", list(focus_options), index=default, key="focus",
+                               help="Alert episodes from `earshot detect`, biggest first.")
+    hours = st.slider("Hours either side", 1, 48, HOURS_AROUND, key="hours")
+    st.caption(f"Database: `{db_path}`")
+
+center = focus_options[focus_label]
+start, end = center - pd.Timedelta(hours=hours), center + pd.Timedelta(hours=hours)
+freq = bucket_of(config)
+detector = detector_from_config(config)
+result, found = detect(db, config, service, since=start - pd.Timedelta(detector.window), until=end)
+if len(result):
+    result = result[result.index >= start.floor(freq)]
+    found = found[found["last_bucket"] >= start].reset_index(drop=True)
+updates = load_incident_updates(db, spec.provider, since=start, until=end) if spec.provider else pd.DataFrame()
+
+first_alert = found["start"].min() if len(found) else None
+first_official = updates["posted_at"].min() if len(updates) else None
+col1, col2, col3, col4 = st.columns(4)
+col1.metric("Complaints in view", int(result["count"].sum()) if len(result) else 0)
+col2.metric("earshot alert", f"{first_alert:%H:%M} UTC" if first_alert is not None else "none")
+col3.metric("First official post", f"{first_official:%H:%M} UTC" if first_official is not None else "none")
+if first_alert is not None and first_official is not None:
+    lead = (first_official - first_alert).total_seconds() / 60
+    col4.metric("Lead time", f"{lead:+.0f} min", help="First official post minus earshot's alert.")
+else:
+    col4.metric("Lead time", "n/a")
+
+st.subheader(f"Complaints per {freq} bucket, {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC")
+if len(result):
+    st.altair_chart(outage_chart(result, found, updates, detector.threshold), width="stretch")
+    st.caption(
+        "Black: complaints per bucket. Blue dashes and band: the rolling baseline and the alert "
+        "threshold above it. Red shading: alert episodes. Vertical lines: official status posts."
+    )
+else:
+    st.write("No complaints in this range.")
+
+if len(updates):
+    st.subheader("Official updates")
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "posted (UTC)": updates["posted_at"].dt.strftime("%Y-%m-%d %H:%M"),
+                "stage": updates["stage"],
+                "incident": updates["title"],
+                "text": updates["text"],
+                "link": updates["url"].map(safe_link),
+            }
+        ),
+        column_config={"link": st.column_config.LinkColumn("link", display_text="status page")},
+        hide_index=True,
+        width="stretch",
+    )
+
+st.subheader("Complaint posts behind the chart")
+posts = load_posts(db, service=service, since=start, until=end, complaints_only=True)
+if len(posts):
+    table = pd.DataFrame(
+        {
+            "time (UTC)": posts["created_at"].dt.strftime("%Y-%m-%d %H:%M:%S"),
+            "source": posts["source"],
+            "problem": posts["problem"],
+            "text": (posts["title"].fillna("") + " " + posts["text"].fillna("")).str.strip(),
+            "link": posts["url"].map(safe_link),
+        }
+    ).iloc[::-1]
+    st.dataframe(
+        table,
+        column_config={"link": st.column_config.LinkColumn("link", display_text="open")},
+        hide_index=True,
+        width="stretch",
+    )
+else:
+    st.write("No complaint posts in this range.")
+
+st.caption(
+    "Official incident timelines: Chu et al., \"An Empirical Characterization of Outages and Incidents "
+    "in Public Services for Large Language Models\", ICPE 2025 (atlarge-research/llm-service-analysis)."
+)

@@ -1,0 +1,50 @@
+"""Shared test fixtures: a local HTTP server on 127.0.0.1 and the recorded payloads."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+FIXTURES = Path(__file__).parent / "fixtures"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def fixture_bytes(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+@pytest.fixture
+def server():
+    """A real HTTP server on 127.0.0.1, threaded so a slow handler cannot block the others."""
+    httpserver = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    httpserver.start()
+    yield httpserver
+    httpserver.clear()
+    httpserver.stop()
+
+
+@pytest.fixture
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory) -> Path:
+    """The demo database, built once per test session exactly as `earshot demo` builds it."""
+    from earshot.analysis import detect
+    from earshot.config import load_config
+    from earshot.demo import build_demo
+    from earshot.store import open_db, replace_alerts
+
+    path = tmp_path_factory.mktemp("demo") / "demo.db"
+    config = load_config()
+    build_demo(path, config)
+    db = open_db(path)
+    replace_alerts(db, "chatgpt", detect(db, config, "chatgpt")[1])
+    db.close()
+    return path

@@ -1,0 +1,106 @@
+import sqlite3
+
+import pandas as pd
+import pytest
+import sqlite_utils
+
+from earshot.store import (
+    author_hash,
+    get_state,
+    load_incident_updates,
+    load_posts,
+    migrations,
+    open_db,
+    save_state,
+    schema_version,
+    store_incident_updates,
+    store_posts,
+)
+
+
+def post(post_id, created_at="2023-11-08T13:45:00Z", **extra):
+    return {"source": "reddit", "post_id": post_id, "created_at": created_at, "text": "is chatgpt down?", **extra}
+
+
+def test_posts_round_trip_on_a_real_file(tmp_path):
+    path = tmp_path / "earshot.db"
+    db = open_db(path)
+    assert store_posts(db, [post("a", is_complaint=True, problem="down"), post("b", "2023-11-08T05:50:00-08:00")]) == (2, 0)
+    db.close()
+
+    reopened = open_db(path)
+    frame = load_posts(reopened)
+    assert list(frame["post_id"]) == ["a", "b"]
+    assert str(frame["created_at"].dt.tz) == "UTC"
+    assert frame.loc[1, "created_at"] == pd.Timestamp("2023-11-08T13:50:00Z")
+    assert frame.loc[0, "is_complaint"] == 1 and frame.loc[0, "problem"] == "down"
+
+
+def test_storing_the_same_posts_twice_stores_them_once(tmp_path):
+    db = open_db(tmp_path / "earshot.db")
+    batch = [post("a"), post("b"), post("a")]
+    assert store_posts(db, batch) == (2, 1)
+    assert store_posts(db, batch) == (0, 3)
+    assert db["posts"].count == 2
+
+
+def test_time_filters_compare_in_utc(tmp_path):
+    db = open_db(tmp_path / "earshot.db")
+    store_posts(db, [post("early", "2023-11-08T13:00:00Z"), post("late", "2023-11-08T14:00:00Z")])
+    frame = load_posts(db, since="2023-11-08T05:30:00-08:00")
+    assert list(frame["post_id"]) == ["late"]
+
+
+def test_database_uses_wal_and_a_busy_timeout(tmp_path):
+    db = open_db(tmp_path / "earshot.db")
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
+
+
+def test_an_older_database_upgrades_in_place(tmp_path):
+    path = tmp_path / "old.db"
+    old = sqlite_utils.Database(path)
+    migrations.apply(old, stop_before="m002_alerts_and_time_indexes")
+    old["posts"].insert({"source": "reddit", "post_id": "kept", "created_at": "2023-11-08T13:45:00+00:00"})
+    assert schema_version(old) == 1 and "alerts" not in old.table_names()
+    old.close()
+
+    db = open_db(path)
+    assert schema_version(db) == len(migrations.pending(sqlite_utils.Database(memory=True)))
+    assert "alerts" in db.table_names()
+    assert [row["post_id"] for row in db["posts"].rows] == ["kept"]
+    assert any(index.columns == ["service", "created_at"] for index in db["posts"].indexes)
+
+
+def test_incident_updates_keep_repeated_stages(tmp_path):
+    db = open_db(tmp_path / "earshot.db")
+    updates = [
+        {"provider": "openai", "incident_id": "x", "update_id": "1", "stage": "investigating", "posted_at": "2026-09-14T02:46:48Z"},
+        {"provider": "openai", "incident_id": "x", "update_id": "2", "stage": "investigating", "posted_at": "2026-09-14T02:59:08Z"},
+    ]
+    assert store_incident_updates(db, updates) == (2, 0)
+    assert store_incident_updates(db, updates) == (0, 2)
+    frame = load_incident_updates(db, "openai")
+    assert list(frame["stage"]) == ["investigating", "investigating"]
+
+
+def test_collector_state_updates_keep_other_fields(tmp_path):
+    db = open_db(tmp_path / "earshot.db")
+    save_state(db, "reddit", etag='"abc"', last_ok_at="2026-01-01T00:00:00+00:00")
+    save_state(db, "reddit", last_error="HTTP 500")
+    state = get_state(db, "reddit")
+    assert state["etag"] == '"abc"' and state["last_error"] == "HTTP 500"
+    assert get_state(db, "unknown") == {}
+
+
+def test_author_hash_is_a_pseudonym():
+    assert author_hash("reddit", "alice") != "alice"
+    assert author_hash("reddit", "alice") != author_hash("mastodon", "alice")
+    assert author_hash("reddit", None) is None
+
+
+def test_sql_values_are_parameters_not_text(tmp_path):
+    db = open_db(tmp_path / "earshot.db")
+    store_posts(db, [post("a")])
+    assert len(load_posts(db, service="x' OR '1'='1")) == 0
+    assert db["posts"].count == 1
