@@ -71,19 +71,23 @@ if latest_post is None:
     st.warning(f"No posts stored for {service} yet. Run `earshot collect`.")
     st.stop()
 
-focus_options = {"Latest 24 hours of data": pd.Timestamp(latest_post) - pd.Timedelta(hours=12)}
+latest = pd.Timestamp(latest_post)
+focus_options = {"Latest data": None}
 for alert in alerts.sort_values("peak_score", ascending=False).itertuples():
-    label = f"Alert {alert.start:%Y-%m-%d %H:%M} UTC (peak score {alert.peak_score:.0f})"
-    focus_options[label] = alert.start
+    focus_options[f"Alert {alert.start:%Y-%m-%d %H:%M} UTC (peak score {alert.peak_score:.0f})"] = alert.start
 with st.sidebar:
     default = 1 if len(focus_options) > 1 else 0
     focus_label = st.selectbox("Show", list(focus_options), index=default, key="focus",
-                               help="Alert episodes from `earshot detect`, biggest first.")
-    hours = st.slider("Hours either side", 1, 48, HOURS_AROUND, key="hours")
+                               help="The newest stored posts, or an alert episode from `earshot detect` (biggest first).")
+    hours = st.slider("Hours either side", 1, 48, HOURS_AROUND, key="hours",
+                      help="For 'Latest data', the view spans twice this, up to the newest post.")
     st.caption(f"Database: `{db_path}`")
 
 center = focus_options[focus_label]
-start, end = center - pd.Timedelta(hours=hours), center + pd.Timedelta(hours=hours)
+if center is None:
+    start, end = latest - pd.Timedelta(hours=2 * hours), latest + pd.Timedelta(minutes=1)
+else:
+    start, end = center - pd.Timedelta(hours=hours), center + pd.Timedelta(hours=hours)
 freq = bucket_of(config)
 detector = detector_from_config(config)
 result, found = detect(db, config, service, since=start - pd.Timedelta(detector.window), until=end)

@@ -193,7 +193,7 @@ def _rhythm(minutes: pd.DatetimeIndex) -> np.ndarray:
     weekends at 80%."""
     hours = minutes.hour + minutes.minute / 60.0
     daily = 0.3 + 0.7 * (1 + np.cos(2 * math.pi * (hours - 17) / 24)) / 2
-    weekly = np.where(minutes.dayofweek >= 5, 0.8, 1.0)
+    weekly = np.where(minutes.day_of_week >= 5, 0.8, 1.0)
     return np.asarray(daily * weekly)
 
 

@@ -1,0 +1,180 @@
+"""The CLI through its real entry point: the installed `earshot` script in a subprocess."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+from tests.conftest import fixture_bytes
+
+EARSHOT = shutil.which("earshot") or str(Path(sys.executable).parent / "earshot")
+SUBCOMMANDS = ["collect", "backfill", "detect", "evaluate", "classify", "dashboard", "demo", "import-incidents"]
+
+
+def earshot(*args, input=None, env=None, timeout=300):
+    return subprocess.run(
+        [EARSHOT, *map(str, args)],
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_help_lists_every_subcommand():
+    result = earshot("--help")
+    assert result.returncode == 0
+    for name in SUBCOMMANDS:
+        assert name in result.stdout
+
+
+@pytest.mark.parametrize("name", SUBCOMMANDS)
+def test_each_subcommand_has_help(name):
+    result = earshot(name, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "Usage: earshot " + name in result.stdout
+
+
+def test_demo_detect_alerts_before_the_official_investigating_post(demo_db, tmp_path):
+    result = earshot("detect", "--json", "--db", demo_db)
+    assert result.returncode == 0, result.stderr
+    episodes = [json.loads(line) for line in result.stdout.splitlines()]
+    assert all({"service", "start", "end", "peak_score", "sources"} <= set(e) for e in episodes)
+    onset = pd.Timestamp("2023-11-08T05:42:00-08:00")  # errors began (OpenAI's postmortem)
+    investigating = pd.Timestamp("2023-11-08T05:54:00-08:00")  # first status post
+    starts = [pd.Timestamp(e["start"]) for e in episodes]
+    seed = [s for s in starts if onset <= s <= onset + pd.Timedelta(minutes=15)]
+    assert seed, f"no episode within 15 minutes of the onset; episodes start at {starts}"
+    assert seed[0] < investigating
+
+
+def test_demo_command_builds_the_database_once(tmp_path):
+    path = tmp_path / "demo.db"
+    first = earshot("demo", "--db", path, "--no-serve")
+    assert first.returncode == 0, first.stderr
+    assert "simulated posts around 5 real incidents" in first.stderr
+    second = earshot("demo", "--db", path, "--no-serve")
+    assert second.returncode == 0 and "building" not in second.stderr
+
+
+def test_evaluate_reports_lead_time_per_incident(demo_db):
+    result = earshot("evaluate", "--json", "--db", demo_db)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    summary, incidents = lines[0], lines[1:]
+    assert summary["service"] == "chatgpt" and summary["incidents"] == len(incidents)
+    seed = next(i for i in incidents if i["title"] == "Major Outage across ChatGPT and API")
+    assert seed["detected"] and seed["lead_minutes"] > 0
+
+
+def test_classify_reads_stdin_and_prints_json_lines():
+    result = earshot("classify", input="anyone else getting 'network error' on chatgpt?\nChatGPT wrote my error handler\n")
+    assert result.returncode == 0, result.stderr
+    first, second = (json.loads(line) for line in result.stdout.splitlines())
+    assert first["complaint"] is True and first["problem"] == "errors" and first["probability"] == 1.0
+    assert second["complaint"] is False and second["problem"] is None
+
+
+def write_config(tmp_path, server, sources):
+    lines = ['[[services]]', 'name = "chatgpt"', 'terms = ["chatgpt"]', 'provider = "openai"', ""]
+    for name, kind, path in sources:
+        lines += ["[[sources]]", f'name = "{name}"', f'kind = "{kind}"', f'url = "{server.url_for(path)}"', 'service = "chatgpt"', ""]
+    config = tmp_path / "earshot.toml"
+    config.write_text("\n".join(lines))
+    return config
+
+
+def test_collect_prints_a_line_per_source_and_exits_1_when_one_failed(server, tmp_path):
+    server.expect_request("/feed.rss").respond_with_data(fixture_bytes("mastodon_tag_rss.xml"), content_type="application/rss+xml")
+    server.expect_request("/broken").respond_with_data("<html><title>Just a moment...</title></html>", content_type="text/html")
+    server.expect_request("/api/v2/incidents.json").respond_with_data(
+        fixture_bytes("openai_status_api_v2_incidents.excerpt.json"), content_type="application/json"
+    )
+    config = write_config(
+        tmp_path, server, [("mastodon", "rss", "/feed.rss"), ("broken", "rss", "/broken"), ("status", "statuspage", "/api/v2/incidents.json")]
+    )
+    db = tmp_path / "earshot.db"
+    first = earshot("collect", "--config", config, "--db", db)
+    assert first.returncode == 1
+    assert first.stdout.splitlines() == [
+        "mastodon: 4 new posts, 0 duplicates skipped",
+        "broken: error: got an HTML page ('Just a moment...') instead of a feed",
+        "status: 22 new official updates, 0 duplicates skipped",
+    ]
+    again = earshot("collect", "--config", config, "--db", db, "--source", "mastodon")
+    assert again.returncode == 0
+    assert again.stdout.splitlines() == ["mastodon: 0 new posts, 4 duplicates skipped"]
+
+
+def test_db_defaults_to_the_environment_variable(server, tmp_path):
+    server.expect_request("/feed.rss").respond_with_data(fixture_bytes("mastodon_tag_rss.xml"), content_type="application/rss+xml")
+    config = write_config(tmp_path, server, [("mastodon", "rss", "/feed.rss")])
+    db = tmp_path / "from-env.db"
+    result = earshot("collect", "--config", config, env={"EARSHOT_DB": str(db)})
+    assert result.returncode == 0, result.stderr
+    assert db.exists()
+
+
+def test_a_bad_config_is_a_clear_error(tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text('[[sources]]\nname = "x"\nkind = "carrier-pigeon"\nurl = "http://127.0.0.1:9/"\n')
+    result = earshot("collect", "--config", config, "--db", tmp_path / "x.db")
+    assert result.returncode == 1
+    assert "unknown kind 'carrier-pigeon'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_backfill_refuses_a_plain_feed_and_dry_runs_a_status_page(tmp_path):
+    refused = earshot("backfill", "reddit-chatgpt", "--db", tmp_path / "x.db")
+    assert refused.returncode == 1 and "has no history to backfill" in refused.stderr
+    dry = earshot("backfill", "openai-status", "--dry-run", "--db", tmp_path / "x.db")
+    assert dry.returncode == 0
+    assert dry.stdout.strip() == "openai-status: would fetch https://status.openai.com/api/v2/incidents.json (every incident it lists, whatever --since/--until)"
+
+
+def test_import_incidents_is_idempotent(tmp_path):
+    db = tmp_path / "x.db"
+    first = earshot("import-incidents", "--db", db, "--provider", "openai")
+    assert first.returncode == 0, first.stderr
+    new = int(first.stdout.split()[0])
+    assert new > 1000
+    second = earshot("import-incidents", "--db", db, "--provider", "openai")
+    assert second.stdout.strip() == f"0 new official updates, {new} already stored"
+
+
+def test_dashboard_serves_on_the_given_port(demo_db, free_port):
+    process = subprocess.Popen(
+        [EARSHOT, "dashboard", "--db", str(demo_db), "--port", str(free_port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{free_port}/_stcore/health", timeout=2).text == "ok":
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        else:
+            pytest.fail("the dashboard did not become healthy within 60 s")
+        page = httpx.get(f"http://127.0.0.1:{free_port}/", timeout=5)
+        assert page.status_code == 200 and '<div id="root">' in page.text
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def test_dashboard_without_a_database_says_what_to_do(tmp_path):
+    result = earshot("dashboard", "--db", tmp_path / "missing.db")
+    assert result.returncode == 1
+    assert "run `earshot collect` first, or `earshot demo`" in result.stderr
