@@ -56,7 +56,7 @@ with st.sidebar:
     service = st.selectbox("Service", service_names, key="service")
     spec = config.service(service)
 
-st.title(f"Is {service} down?")
+st.title(f"Is {spec.display_name} down?")
 if get_meta(db, "demo", False):
     st.info(
         "**Demo database.** The official incidents are real (the provider's status page, "
@@ -68,7 +68,7 @@ if get_meta(db, "demo", False):
 alerts = load_alerts(db, service)
 latest_post = db.execute("SELECT max(created_at) FROM posts WHERE service = ?", [service]).fetchone()[0]
 if latest_post is None:
-    st.warning(f"No posts stored for {service} yet. Run `earshot collect`.")
+    st.warning(f"No posts stored for {spec.display_name} yet. Run `earshot collect`.")
     st.stop()
 
 latest = pd.Timestamp(latest_post)

@@ -72,7 +72,7 @@ def outage_chart(result: pd.DataFrame, found: pd.DataFrame, updates: pd.DataFram
         )
         layers.append(
             alt.Chart(stages)
-            .mark_text(angle=270, align="left", baseline="bottom", dx=4, dy=-2, fontSize=11)
+            .mark_text(angle=270, align="right", baseline="bottom", dx=-6, dy=-3, fontSize=11)
             .encode(x="time:T", y=alt.value(4), text="stage:N", color=color)
         )
     return alt.layer(*layers).properties(height=380)

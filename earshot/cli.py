@@ -333,7 +333,7 @@ def _serve(db_path, config_path, port):
     args = [
         sys.executable, "-m", "streamlit", "run", str(APP),
         "--server.headless", "true", "--server.port", str(port),
-        "--browser.gatherUsageStats", "false",
+        "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
     ]
     click.echo(f"earshot dashboard for {db_path}: http://localhost:{port}  (Ctrl-C stops it)", err=True)
     sys.stdout.flush()

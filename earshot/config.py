@@ -30,6 +30,12 @@ class Service:
     provider: str | None = None
     # Status-page components that count as this service (empty: all of them).
     components: tuple[str, ...] = ()
+    # How people write the name ("ChatGPT"); defaults to ``name``.
+    label: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        return self.label or self.name
 
     def mentioned_in(self, text: str) -> bool:
         """True when any of the service's terms occurs in ``text`` (case-insensitive).
@@ -126,6 +132,7 @@ def parse_config(raw: dict, path: str = "<config>") -> Config:
                 terms=tuple(terms),
                 provider=entry.get("provider"),
                 components=tuple(entry.get("components", ())),
+                label=entry.get("label"),
             )
         )
     service_names = {s.name for s in services}

@@ -28,12 +28,25 @@ def utc_iso(value) -> str:
         value = calendar.timegm(value)
     if isinstance(value, (int, float)):
         moment = datetime.fromtimestamp(value, tz=timezone.utc)
+    elif isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    elif isinstance(value, str) and (moment := _fromisoformat(value)) is not None:
+        pass
     else:
         stamp = pd.Timestamp(value)
         if stamp.tzinfo is None:
             stamp = stamp.tz_localize("UTC")
         moment = stamp.tz_convert("UTC").floor("s").to_pydatetime()
     return moment.astimezone(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def _fromisoformat(value: str) -> datetime | None:
+    """The standard library's parser: much faster than pandas for the common shapes."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def now_iso() -> str:

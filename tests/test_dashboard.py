@@ -112,4 +112,4 @@ def test_a_database_without_posts_says_what_to_run(monkeypatch, tmp_path):
     path = tmp_path / "empty.db"
     open_db(path).close()
     app = run_app(monkeypatch, path)
-    assert "No posts stored for chatgpt yet" in app.warning[0].value
+    assert "No posts stored for ChatGPT yet" in app.warning[0].value
