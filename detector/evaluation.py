@@ -53,17 +53,25 @@ def match_incidents(
     before: str = "2h",
     after: str = "1h",
 ) -> pd.DataFrame:
-    """For each incident, the earliest episode that starts inside its window.
+    """For each incident, the earliest episode that starts inside its window
+    and was not already matched to an earlier incident.
 
     An incident's window runs from ``before`` its first post to its resolution,
     and at least to ``after`` its first post. Adds ``detected``,
     ``alert_start`` and ``lead_minutes`` to ``incidents``.
     """
     lo, hi = _windows(incidents, before, after)
-    starts = []
+    starts, used = [], set()
+    # Incidents in time order each take the earliest episode not yet taken, so
+    # one alert never counts as the detection of two incidents.
     for low, high in zip(lo, hi):
         inside = episodes["start"][(episodes["start"] >= low) & (episodes["start"] <= high)]
-        starts.append(inside.min() if len(inside) else pd.NaT)
+        inside = inside[~inside.index.isin(used)]
+        if len(inside):
+            used.add(inside.idxmin())
+            starts.append(inside.min())
+        else:
+            starts.append(pd.NaT)
     matched = incidents.copy()
     matched["alert_start"] = pd.to_datetime(pd.Series(starts, index=matched.index, dtype="object"), utc=True)
     matched["lead_minutes"] = (matched["first_post"] - matched["alert_start"]).dt.total_seconds() / 60.0

@@ -147,3 +147,19 @@ def test_lead_time_and_matching_against_official_posts():
     assert lead_minutes(pd.Timestamp("2023-11-08T14:00Z"), pd.Timestamp("2023-11-08T13:54Z")) == -6.0
     summary = summarize(matches, found)
     assert summary["precision"] == 0.5 and summary["recall"] == 0.5 and summary["median_lead_minutes"] == 9.0
+
+
+def test_one_alert_never_counts_for_two_incidents():
+    updates = pd.DataFrame(
+        {
+            "provider": "openai",
+            "incident_id": ["login", "assistants"],
+            "title": ["Login errors", "Assistants API errors"],
+            "stage": ["investigating", "investigating"],
+            "posted_at": pd.to_datetime(["2024-08-21T16:27Z", "2024-08-21T18:00Z"], utc=True),
+            "components": ["ChatGPT", "API"],
+        }
+    )
+    found = pd.DataFrame({"start": pd.to_datetime(["2024-08-21T16:20Z"], utc=True)})
+    matches = match_incidents(found, official_incidents(updates))
+    assert list(matches["detected"]) == [True, False]

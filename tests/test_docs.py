@@ -1,0 +1,34 @@
+"""The README shows real output and the commands CI really runs."""
+
+import json
+import re
+import subprocess
+
+from tests.conftest import REPO
+from tests.test_cli import earshot
+
+
+def readme() -> str:
+    return (REPO / "README.md").read_text()
+
+
+def test_ci_runs_the_readme_test_command():
+    test_command = next(line for line in readme().splitlines() if "pip install -e '.[test]'" in line)
+    assert test_command in (REPO / ".ci" / "run").read_text().splitlines()
+
+
+def test_readme_quick_start_runs_the_demo():
+    assert any(line.endswith("earshot demo") and "pip install -e ." in line for line in readme().splitlines())
+
+
+def test_readme_detect_output_is_what_detect_prints(demo_db):
+    block = re.search(r"\$ earshot detect --json --db data/demo.db\n(.*?)```", readme(), re.S).group(1)
+    shown = [json.loads(line) for line in block.strip().splitlines()]
+    result = earshot("detect", "--json", "--db", demo_db)
+    assert [json.loads(line) for line in result.stdout.splitlines()] == shown
+
+
+def test_readme_evaluate_output_is_what_evaluate_prints(demo_db):
+    block = re.search(r"\$ earshot evaluate --db data/demo.db\n(.*?)```", readme(), re.S).group(1)
+    result = earshot("evaluate", "--db", demo_db)
+    assert result.stdout.strip() == block.strip()
