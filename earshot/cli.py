@@ -89,25 +89,33 @@ def collect(db_path, config_path, sources, every, timeout, attempts):
     \b
     Example:
       $ earshot collect --config my.toml
-      reddit-chatgpt: 25 new posts, 0 duplicates skipped
-      hackernews: error: HTTP 503 Service Unavailable from https://hnrss.org/... (gave up after 3 attempts)
-      openai-status: 75 new official updates, 0 duplicates skipped
+      mastodon: 4 new posts, 0 duplicates skipped
+      broken: error: got an HTML page ('Just a moment...') instead of a feed
+      status: 22 new official updates, 0 duplicates skipped
     """
     from collectors.collect import collect_all
     from collectors.http import HttpClient
+    from .timeutil import now_iso
 
     config = _config(config_path)
     for name in sources:
         _ = _check(config.source, name)
     db = _open(db_path)
     with HttpClient(timeout=timeout, attempts=attempts) as client:
-        while True:
-            reports = collect_all(db, config, client, sources=set(sources) or None)
-            for report in reports:
-                click.echo(report.line())
-            if every is None:
-                break
-            time.sleep(every)
+        try:
+            while True:
+                if every is not None:
+                    click.echo(f"-- {now_iso()}", err=True)
+                reports = collect_all(db, config, client, sources=set(sources) or None)
+                for report in reports:
+                    click.echo(report.line())
+                if every is None:
+                    break
+                time.sleep(every)
+        except KeyboardInterrupt:
+            # Every source's rows are committed as it finishes: nothing to undo.
+            click.echo("stopped", err=True)
+            return
     if not all(report.ok for report in reports):
         sys.exit(1)
 

@@ -227,50 +227,41 @@ def load_posts(
     limit: int | None = None,
 ) -> pd.DataFrame:
     """Stored posts as a DataFrame with a tz-aware ``created_at`` column, oldest first."""
-    where, params = [], []
-    if service is not None:
-        where.append("service = ?")
-        params.append(service)
-    if since is not None:
-        where.append("created_at >= ?")
-        params.append(utc_iso(since))
-    if until is not None:
-        where.append("created_at < ?")
-        params.append(utc_iso(until))
-    if complaints_only:
-        where.append("is_complaint = 1")
-    sql = "SELECT * FROM posts"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY created_at"
-    if limit is not None:
-        sql += " LIMIT ?"
-        params.append(int(limit))
-    frame = pd.DataFrame(list(db.query(sql, params)), columns=list(POST_COLUMNS))
-    frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True, format="ISO8601")
-    return frame
+    equal = {"service": service, "is_complaint": 1 if complaints_only else None}
+    return _load_between(db, "posts", POST_COLUMNS, "created_at", equal, since, until, limit)
 
 
 def load_incident_updates(
     db: sqlite_utils.Database, provider: str | None = None, since=None, until=None
 ) -> pd.DataFrame:
     """Stored official updates with a tz-aware ``posted_at`` column, oldest first."""
+    return _load_between(db, "incident_updates", UPDATE_COLUMNS, "posted_at", {"provider": provider}, since, until)
+
+
+def _load_between(db, table, columns, time_column, equal, since, until, limit=None) -> pd.DataFrame:
+    """Rows of ``table`` matching ``equal`` (None values ignored) with
+    ``since <= time_column < until``, oldest first. Column names are ours;
+    every value is a parameter."""
     where, params = [], []
-    if provider is not None:
-        where.append("provider = ?")
-        params.append(provider)
+    for column, value in equal.items():
+        if value is not None:
+            where.append(f"[{column}] = ?")
+            params.append(value)
     if since is not None:
-        where.append("posted_at >= ?")
+        where.append(f"[{time_column}] >= ?")
         params.append(utc_iso(since))
     if until is not None:
-        where.append("posted_at < ?")
+        where.append(f"[{time_column}] < ?")
         params.append(utc_iso(until))
-    sql = "SELECT * FROM incident_updates"
+    sql = f"SELECT * FROM [{table}]"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY posted_at"
-    frame = pd.DataFrame(list(db.query(sql, params)), columns=list(UPDATE_COLUMNS))
-    frame["posted_at"] = pd.to_datetime(frame["posted_at"], utc=True, format="ISO8601")
+    sql += f" ORDER BY [{time_column}]"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(int(limit))
+    frame = pd.DataFrame(list(db.query(sql, params)), columns=list(columns))
+    frame[time_column] = pd.to_datetime(frame[time_column], utc=True, format="ISO8601")
     return frame
 
 

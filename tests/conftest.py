@@ -48,3 +48,22 @@ def demo_db(tmp_path_factory) -> Path:
     replace_alerts(db, "chatgpt", detect(db, config, "chatgpt")[1])
     db.close()
     return path
+
+
+def wait_until_healthy(url: str, process, seconds: float = 60) -> None:
+    """Wait for a Streamlit server started by ``process`` to answer its health check."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the server exited with {process.returncode} before it was healthy")
+        try:
+            if httpx.get(f"{url}/_stcore/health", timeout=2).text == "ok":
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"{url} did not become healthy within {seconds:.0f} s")

@@ -8,11 +8,11 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
+
+from tests.conftest import wait_until_healthy
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 EARSHOT = shutil.which("earshot") or str(Path(sys.executable).parent / "earshot")
@@ -32,13 +32,7 @@ def served_demo(demo_db, free_port):
     )
     url = f"http://127.0.0.1:{free_port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/_stcore/health", timeout=2).text == "ok":
-                    break
-            except httpx.TransportError:
-                time.sleep(0.5)
+        wait_until_healthy(url, process)
         yield url
     finally:
         process.terminate()

@@ -5,14 +5,13 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pandas as pd
 import pytest
 
-from tests.conftest import fixture_bytes
+from tests.conftest import fixture_bytes, wait_until_healthy
 
 EARSHOT = shutil.which("earshot") or str(Path(sys.executable).parent / "earshot")
 SUBCOMMANDS = ["collect", "backfill", "detect", "evaluate", "classify", "dashboard", "demo", "import-incidents"]
@@ -157,16 +156,7 @@ def test_dashboard_serves_on_the_given_port(demo_db, free_port):
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{free_port}/_stcore/health", timeout=2).text == "ok":
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        else:
-            pytest.fail("the dashboard did not become healthy within 60 s")
+        wait_until_healthy(f"http://127.0.0.1:{free_port}", process)
         page = httpx.get(f"http://127.0.0.1:{free_port}/", timeout=5)
         assert page.status_code == 200 and '<div id="root">' in page.text
     finally:
