@@ -103,7 +103,7 @@ def classify_posts(config: Config, source: Source, posts: list[dict]) -> list[di
     texts = [f"{p.get('title') or ''}\n{p.get('text') or ''}".strip() for p in posts]
     verdicts = complaint_filter.predict(texts)
     rows = []
-    for post, text, verdict in zip(posts, texts, verdicts.itertuples()):
+    for post, text, verdict in zip(posts, texts, verdicts.itertuples(), strict=True):
         row = {k: v for k, v in post.items() if k != "author"}
         row["author_hash"] = author_hash(source.name, post.get("author"))
         row["service"] = config.service_for(source, text)

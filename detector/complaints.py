@@ -16,6 +16,7 @@ classifier can take the rules' place without touching its callers.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -68,6 +69,7 @@ class RuleComplaintFilter:
         ).astype({"complaint": bool, "probability": float})
 
 
+@functools.cache
 def default_complaint_filter() -> RuleComplaintFilter:
-    """The filter collectors and the CLI use today."""
+    """The filter collectors and the CLI use today (built once per process)."""
     return RuleComplaintFilter()

@@ -64,7 +64,7 @@ def match_incidents(
     starts, used = [], set()
     # Incidents in time order each take the earliest episode not yet taken, so
     # one alert never counts as the detection of two incidents.
-    for low, high in zip(lo, hi):
+    for low, high in zip(lo, hi, strict=True):
         inside = episodes["start"][(episodes["start"] >= low) & (episodes["start"] <= high)]
         inside = inside[~inside.index.isin(used)]
         if len(inside):

@@ -2,7 +2,6 @@
 
 import json
 import re
-import subprocess
 
 from tests.conftest import REPO
 from tests.test_cli import earshot

@@ -1,7 +1,4 @@
-import sqlite3
-
 import pandas as pd
-import pytest
 import sqlite_utils
 
 from earshot.store import (
