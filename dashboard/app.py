@@ -90,7 +90,7 @@ else:
     start, end = center - pd.Timedelta(hours=hours), center + pd.Timedelta(hours=hours)
 freq = bucket_of(config)
 detector = detector_from_config(config)
-result, found = detect(db, config, service, since=start - pd.Timedelta(detector.window), until=end)
+result, found = detect(db, config, service, since=start - pd.Timedelta(detector.window), until=end, detector=detector)
 if len(result):
     result = result[result.index >= start.floor(freq)]
     found = found[found["last_bucket"] >= start].reset_index(drop=True)

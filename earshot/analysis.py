@@ -44,8 +44,7 @@ def detect(db: sqlite_utils.Database, config: Config, service: str, since=None, 
     start = since if since is not None else (complaints["created_at"].min() if len(complaints) else None)
     end = until if until is not None else (complaints["created_at"].max() if len(complaints) else None)
     if start is None or end is None:
-        empty = pd.DataFrame(columns=["start", "end", "first_bucket", "last_bucket", "peak_score", "peak_count", "sources"])
-        return pd.DataFrame(), empty
+        return pd.DataFrame(), episodes(pd.DataFrame()).assign(sources=[])
     counts = complaint_counts(complaints, freq, start=start, end=end)
     result = detector.fit_predict(counts)
     found = episodes(result)

@@ -309,9 +309,7 @@ def demo(db_path, config_path, port, rebuild, no_serve):
     simulated posts around five real incidents, bursting from each one's real
     onset (e.g. 05:42 PT on 2023-11-08). The dashboard marks the posts as simulated.
     """
-    from .analysis import detect as run_detect
     from .demo import build_demo
-    from .store import replace_alerts
 
     config = _config(config_path)
     db_path = Path(db_path)
@@ -322,9 +320,6 @@ def demo(db_path, config_path, port, rebuild, no_serve):
         click.echo(f"building demo database at {db_path} ...", err=True)
         started = time.perf_counter()
         built = build_demo(db_path, config)
-        db = _open(db_path)
-        for service in config.services:
-            replace_alerts(db, service.name, run_detect(db, config, service.name)[1])
         click.echo(
             f"built {db_path}: {built['posts']} simulated posts around {built['incidents']} real incidents, "
             f"{built['official_updates']} official updates ({time.perf_counter() - started:.1f}s)",

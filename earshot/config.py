@@ -58,10 +58,6 @@ class Source:
     provider: str | None = None
     options: dict = field(default_factory=dict)
 
-    @property
-    def address(self) -> str:
-        return self.url or self.base_url or ""
-
 
 @dataclass(frozen=True)
 class Config:

@@ -25,8 +25,9 @@ import pandas as pd
 from collectors.collect import classify_posts
 from collectors.timelines import DATA_DIR, read_official_timelines
 
+from .analysis import detect
 from .config import Config, load_config
-from .store import open_db, set_meta, store_incident_updates, store_posts
+from .store import open_db, replace_alerts, set_meta, store_incident_updates, store_posts
 
 SCENARIOS = DATA_DIR / "demo" / "incidents.toml"
 DAYS_BEFORE, DAYS_AFTER = 3, 1
@@ -124,7 +125,8 @@ def load_scenarios(path: Path = SCENARIOS) -> list[dict]:
 
 
 def build_demo(path: str | Path, config: Config | None = None, seed: int = SEED) -> dict:
-    """Create the demo database at ``path``; return how much it holds."""
+    """Create the demo database at ``path``, with its alert episodes detected;
+    return how much it holds."""
     config = config or load_config()
     db = open_db(path)
     rng = np.random.default_rng(seed)
@@ -146,6 +148,9 @@ def build_demo(path: str | Path, config: Config | None = None, seed: int = SEED)
             for s in scenarios
         ],
     )
+    for service in config.services:
+        replace_alerts(db, service.name, detect(db, config, service.name)[1])
+    db.close()
     return {"posts": posts, "official_updates": new_updates, "incidents": len(scenarios)}
 
 

@@ -52,8 +52,3 @@ def _fromisoformat(value: str) -> datetime | None:
 def now_iso() -> str:
     """The current time as UTC ISO 8601."""
     return utc_iso(datetime.now(timezone.utc))
-
-
-def to_timestamp(value) -> pd.Timestamp:
-    """A tz-aware UTC ``pd.Timestamp`` from anything :func:`utc_iso` accepts."""
-    return pd.Timestamp(utc_iso(value))

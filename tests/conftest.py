@@ -36,17 +36,10 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory) -> Path:
     """The demo database, built once per test session exactly as `earshot demo` builds it."""
-    from earshot.analysis import detect
-    from earshot.config import load_config
     from earshot.demo import build_demo
-    from earshot.store import open_db, replace_alerts
 
     path = tmp_path_factory.mktemp("demo") / "demo.db"
-    config = load_config()
-    build_demo(path, config)
-    db = open_db(path)
-    replace_alerts(db, "chatgpt", detect(db, config, "chatgpt")[1])
-    db.close()
+    build_demo(path)
     return path
 
 

@@ -5,7 +5,7 @@ import time
 import pytest
 from werkzeug import Response
 
-from collectors.collect import collect_all, collect_source
+from collectors.collect import collect_all
 from collectors.feeds import FeedError, parse_feed
 from collectors.http import FetchError, HttpClient
 from collectors.statuspage import status_feed_updates
@@ -34,6 +34,14 @@ def make_config(server, sources):
             ],
         }
     )
+
+
+def collect_once(server, tmp_path, sources, **client_options):
+    """Collect ``sources`` (name, kind, path) once from ``server`` into a new database."""
+    config = make_config(server, sources)
+    db = open_db(tmp_path / "earshot.db")
+    with fast_client(**client_options) as client:
+        return db, collect_all(db, config, client)
 
 
 FEEDS = [
@@ -74,10 +82,7 @@ def test_collecting_the_fixture_feeds_twice_stores_each_item_once(server, tmp_pa
 
 def test_feed_posts_are_stored_as_utc_plain_text_with_hashed_authors(server, tmp_path):
     serve_fixtures(server)
-    config = make_config(server, FEEDS[:1])
-    db = open_db(tmp_path / "earshot.db")
-    with fast_client() as client:
-        collect_all(db, config, client)
+    db, _ = collect_once(server, tmp_path, FEEDS[:1])
     posts = load_posts(db)
     first = posts[posts["post_id"] == "t3_18895rv"].iloc[0]
     assert first["created_at"].isoformat() == "2023-12-01T11:00:17+00:00"
@@ -106,11 +111,8 @@ def test_feed_posts_are_stored_as_utc_plain_text_with_hashed_authors(server, tmp
 def test_a_broken_source_reports_one_line_and_the_others_are_stored(server, tmp_path, broken, expected):
     serve_fixtures(server)
     broken(server)
-    config = make_config(server, [FEEDS[0], ("hn", "rss", "/hn"), FEEDS[3]])
-    db = open_db(tmp_path / "earshot.db")
     attempts = 1 if "timed out" in expected else 3
-    with fast_client(timeout=0.5, attempts=attempts) as client:
-        reports = collect_all(db, config, client)
+    db, reports = collect_once(server, tmp_path, [FEEDS[0], ("hn", "rss", "/hn"), FEEDS[3]], timeout=0.5, attempts=attempts)
     lines = [r.line() for r in reports]
     assert lines[1] == expected.format(url=server.url_for("/hn"))
     assert lines[0] == "reddit: 5 new posts, 0 duplicates skipped"
@@ -138,10 +140,7 @@ def test_a_failure_later_keeps_what_was_stored(server, tmp_path):
 def test_truncated_status_json_is_a_clear_error(server, tmp_path):
     body = fixture_bytes("openai_status_api_v2_incidents.excerpt.json")
     server.expect_request("/api/v2/incidents.json").respond_with_data(body[:5000], content_type="application/json")
-    config = make_config(server, FEEDS[3:])
-    db = open_db(tmp_path / "earshot.db")
-    with fast_client() as client:
-        (report,) = collect_all(db, config, client)
+    _, (report,) = collect_once(server, tmp_path, FEEDS[3:])
     assert report.line().startswith("openai-status: error: incidents JSON is broken (")
     assert "5000 bytes received" in report.line()
 
@@ -201,10 +200,7 @@ def test_connection_refused_is_a_clear_error(free_port):
 
 def test_statuspage_updates_keep_stage_posting_time_and_repeats(server, tmp_path):
     serve_fixtures(server)
-    config = make_config(server, FEEDS[3:])
-    db = open_db(tmp_path / "earshot.db")
-    with fast_client() as client:
-        collect_all(db, config, client)
+    db, _ = collect_once(server, tmp_path, FEEDS[3:])
     updates = load_incident_updates(db, "openai")
     agents = updates[updates["incident_id"] == "01M2H3J1D6Y7RHAP49GRWGJAY0"]
     # Two "monitoring" posts in a row, and the first one's display_at (20:30)
@@ -217,10 +213,7 @@ def test_statuspage_updates_keep_stage_posting_time_and_repeats(server, tmp_path
 @pytest.mark.parametrize("name", ["openai_status_incidentio_feed.atom", "openai_status_incidentio_feed.rss"])
 def test_incidentio_history_feeds_give_the_latest_stage(server, tmp_path, name):
     server.expect_request("/feed").respond_with_data(fixture_bytes(name), content_type=ATOM)
-    config = make_config(server, [("openai-status", "statuspage", "/feed")])
-    db = open_db(tmp_path / "earshot.db")
-    with fast_client() as client:
-        (report,) = collect_all(db, config, client)
+    db, (report,) = collect_once(server, tmp_path, [("openai-status", "statuspage", "/feed")])
     assert report.ok, report.line()
     updates = load_incident_updates(db, "openai")
     assert set(updates["stage"]) == {"resolved"}
@@ -244,8 +237,5 @@ def test_html_page_is_not_a_feed():
 
 def test_unexpected_json_from_a_status_source_is_a_clear_error(server, tmp_path):
     server.expect_request("/api/v2/incidents.json").respond_with_json({"error": "nope"})
-    config = make_config(server, FEEDS[3:])
-    db = open_db(tmp_path / "earshot.db")
-    with fast_client() as client:
-        report = collect_source(db, config, config.sources[0], client)
+    _, (report,) = collect_once(server, tmp_path, FEEDS[3:])
     assert report.line() == "openai-status: error: JSON has no 'incidents' list; not a Statuspage incidents API response"
