@@ -8,12 +8,15 @@ Measures, on this machine:
   duplicate detection) next to plain ``sqlite3`` ``executemany`` of the same rows;
 - the detector: buckets per second of ``RollingBaselineDetector.fit_predict``
   over a year of 5-minute buckets;
-- the demo: seconds to build the demo database.
+- the demo: seconds to build the demo database;
+- backfill: posts stored per second by ``earshot backfill`` against the local
+  API emulator (real HTTP on 127.0.0.1, rate limits off), per source kind.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
 import tempfile
 import time
@@ -27,9 +30,9 @@ from earshot.demo import build_demo
 from earshot.store import POST_COLUMNS, open_db, store_posts
 
 
-def timed(fn, *args):
+def timed(fn, *args, **kwargs):
     started = time.perf_counter()
-    value = fn(*args)
+    value = fn(*args, **kwargs)
     return time.perf_counter() - started, value
 
 
@@ -91,12 +94,44 @@ def bench_demo(folder: Path) -> None:
     print(f"build_demo             {built['posts']:>9,} posts      {seconds:>10.1f} s")
 
 
+def bench_backfill(days: int, per_day: int) -> None:
+    import io
+    import sys
+    import tomllib
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from collectors.backfill import LogProgress, backfill
+    from collectors.http import HttpClient
+    from earshot.config import parse_config
+    from tests.emulator import START, Emulator, config_toml, make_corpus, serve
+
+    emulator = Emulator(make_corpus(days=days, per_day=per_day))
+    until = START + pd.Timedelta(days=days).to_pytimedelta()
+    # The emulator's own test login, so the Bluesky reader opens a session.
+    os.environ["EARSHOT_BLUESKY_HANDLE"] = "bench.bsky.social"
+    os.environ["EARSHOT_BLUESKY_APP_PASSWORD"] = "app-password-1234"
+    with serve(emulator) as base, tempfile.TemporaryDirectory() as folder:
+        config = parse_config(tomllib.loads(config_toml(base)), "emulator.toml")
+        for name in ("hackernews", "forum", "mastodon", "bluesky", "reddit"):
+            db = open_db(Path(folder) / f"{name}.db")
+            with HttpClient(timeout=30, attempts=3, min_interval=0) as client:
+                seconds, report = timed(
+                    backfill, db, config, config.source(name), client, START, until,
+                    progress_factory=lambda *a: LogProgress(*a, stream=io.StringIO()), min_interval=0.0,
+                )
+            print(f"backfill {name:<13} {report.new:>9,} posts      {report.new / seconds:>10,.0f} posts/s  "
+                  f"({report.pages} pages, {report.pages / seconds:,.0f} pages/s)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000, help="posts for the store benchmark (default 100000)")
+    parser.add_argument("--backfill-days", type=int, default=20, help="days of emulated history to backfill (default 20)")
+    parser.add_argument("--per-day", type=int, default=1000, help="emulated posts a day (default 1000)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         bench_store(args.rows, Path(folder))
+        bench_backfill(args.backfill_days, args.per_day)
         bench_detector()
         bench_demo(Path(folder))
 

@@ -13,12 +13,19 @@ import sqlite_utils
 
 from detector.complaints import default_complaint_filter
 from earshot.config import Config, Source
-from earshot.store import author_hash, get_state, save_state, store_incident_updates, store_posts
+from earshot.store import (
+    author_hash,
+    get_state,
+    save_state,
+    store_incident_updates,
+    store_posts,
+)
 from earshot.timeutil import now_iso
 
-from .feeds import FeedError, entry_post, fetch_feed
+from .base import Reader
+from .feeds import FeedError
 from .http import FetchError, HttpClient
-from .statuspage import fetch_status_updates, incidents_url
+from .readers import reader_for
 
 
 @dataclass
@@ -62,10 +69,7 @@ def collect_all(db: sqlite_utils.Database, config: Config, client: HttpClient, s
 def collect_source(db: sqlite_utils.Database, config: Config, source: Source, client: HttpClient) -> SourceReport:
     """Collect one source, recording success or failure in its collector state."""
     try:
-        if source.kind == "statuspage":
-            report = _collect_statuspage(db, config, source, client)
-        else:
-            report = _collect_feed(db, config, source, client)
+        report = _collect(db, config, source, client)
     except (FetchError, FeedError) as error:
         report = SourceReport(source.name, error=str(error))
     except Exception as error:  # a bug or an odd payload must not stop the other sources
@@ -78,23 +82,23 @@ def collect_source(db: sqlite_utils.Database, config: Config, source: Source, cl
     return report
 
 
-def _collect_feed(db, config: Config, source: Source, client: HttpClient) -> SourceReport:
-    state = get_state(db, source.name)
-    response = fetch_feed(client, source.url or source.base_url, state.get("etag"), state.get("last_modified"))
-    if response.not_modified:
+def _collect(db, config: Config, source: Source, client: HttpClient) -> SourceReport:
+    reader = reader_for(source, client, config)
+    batch = reader.latest(get_state(db, source.name))
+    if batch.not_modified:
         return SourceReport(source.name, not_modified=True)
-    posts = [entry_post(source.name, entry, response.url) for entry in response.entries]
-    new, duplicates = store_posts(db, classify_posts(config, source, posts))
-    save_state(db, source.name, etag=response.etag, last_modified=response.last_modified)
-    return SourceReport(source.name, new=new, duplicates=duplicates, warning=response.warning)
+    with db.atomic():
+        new, duplicates = store_items(db, config, reader, batch.items)
+        if batch.state:
+            save_state(db, source.name, **batch.state)
+    return SourceReport(source.name, new=new, duplicates=duplicates, what=reader.what, warning=batch.warning)
 
 
-def _collect_statuspage(db, config: Config, source: Source, client: HttpClient) -> SourceReport:
-    provider = source.provider or (config.provider_of(source.service) if source.service else None) or source.name
-    url = source.url or incidents_url(source.base_url)
-    updates = fetch_status_updates(client, provider, url)
-    new, duplicates = store_incident_updates(db, updates)
-    return SourceReport(source.name, new=new, duplicates=duplicates, what="official updates")
+def store_items(db: sqlite_utils.Database, config: Config, reader: Reader, items: list[dict]) -> tuple[int, int]:
+    """Store what a reader returned: official updates as they are, posts classified."""
+    if reader.what == "official updates":
+        return store_incident_updates(db, items)
+    return store_posts(db, classify_posts(config, reader.source, items))
 
 
 def classify_posts(config: Config, source: Source, posts: list[dict]) -> list[dict]:

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import html
 import re
-from urllib.parse import urljoin
 from dataclasses import dataclass, field
+from urllib.parse import urljoin
 
 import feedparser
 
 from earshot.timeutil import now_iso, utc_iso
 
+from .base import Batch, Reader
 from .http import FetchError, HttpClient
 
 
@@ -119,4 +120,25 @@ def html_to_text(value: str) -> str:
     return _SPACE.sub(" ", html.unescape(_TAG.sub(" ", without_comments))).strip()
 
 
-__all__ = ["FeedError", "FeedResponse", "FetchError", "entry_post", "fetch_feed", "html_to_text", "parse_feed"]
+__all__ = ["FeedError", "FeedReader", "FeedResponse", "FetchError", "entry_post", "fetch_feed", "html_to_text", "parse_feed"]
+
+
+class FeedReader(Reader):
+    """Any RSS or Atom feed (``url``): newest entries only, with conditional GET."""
+
+    kind = "rss"
+    has_history = False
+
+    def hosts(self) -> list[str]:
+        return [self.source.url or self.base_url]
+
+    def latest(self, state: dict) -> Batch:
+        response = fetch_feed(self.client, self.source.url or self.base_url, state.get("etag"), state.get("last_modified"))
+        if response.not_modified:
+            return Batch([], not_modified=True)
+        posts = [entry_post(self.source.name, entry, response.url) for entry in response.entries]
+        return Batch(
+            posts,
+            state={"etag": response.etag, "last_modified": response.last_modified},
+            warning=response.warning,
+        )

@@ -10,12 +10,19 @@ True
 from __future__ import annotations
 
 import email.utils
+import json
+import re
 import threading
 import time
 from urllib.parse import urlsplit
 
 import httpx
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from earshot import USER_AGENT
 
@@ -23,7 +30,19 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 class FetchError(Exception):
-    """A request failed for good; ``str(error)`` is one line saying what happened."""
+    """A request failed for good; ``str(error)`` is one line saying what happened.
+
+    ``response`` is the final response when the server answered (for its status
+    and body), else None.
+    """
+
+    def __init__(self, message: str, response: httpx.Response | None = None):
+        super().__init__(message)
+        self.response = response
+
+    @property
+    def status(self) -> int | None:
+        return self.response.status_code if self.response is not None else None
 
 
 class RetryableStatus(Exception):
@@ -76,7 +95,8 @@ class HttpClient:
 
     ``backoff`` is the first retry's wait in seconds (0 in tests); ``max_wait``
     caps any single wait, Retry-After included; ``min_interval`` spaces out
-    requests to one host.
+    requests to one host, and :meth:`limit_host` sets a host's own spacing
+    (a service's published rate limit).
     """
 
     def __init__(
@@ -100,7 +120,21 @@ class HttpClient:
             follow_redirects=True,
         )
         self._last_request: dict[str, float] = {}
+        self._host_intervals: dict[str, float] = {}
         self._lock = threading.Lock()
+
+    def limit_host(self, url: str, min_interval: float) -> None:
+        """Space requests to ``url``'s host at least ``min_interval`` seconds apart.
+
+        >>> client = HttpClient(min_interval=1.0)
+        >>> client.limit_host("https://hn.algolia.com/api/v1/search", 0.4)
+        >>> client.interval_for("https://hn.algolia.com/x"), client.interval_for("https://example.com/")
+        (0.4, 1.0)
+        """
+        self._host_intervals[urlsplit(url).netloc] = min_interval
+
+    def interval_for(self, url: str) -> float:
+        return self._host_intervals.get(urlsplit(url).netloc, self.min_interval)
 
     def close(self) -> None:
         self._client.close()
@@ -113,6 +147,15 @@ class HttpClient:
 
     def get(self, url: str, *, params: dict | None = None, headers: dict | None = None) -> httpx.Response:
         """GET ``url``; return a 2xx or 304 response, or raise :class:`FetchError`."""
+        return self.request("GET", url, params=params, headers=headers)
+
+    def get_json(self, url: str, *, params: dict | None = None, headers: dict | None = None):
+        """GET ``url`` and decode its JSON body (see :func:`json_body`)."""
+        headers = {"Accept": "application/json", **(headers or {})}
+        return json_body(self.get(url, params=params, headers=headers))
+
+    def request(self, method: str, url: str, **kwargs) -> httpx.Response:
+        """Send a request with retries; keyword arguments go to ``httpx.Client.request``."""
         retrying = Retrying(
             stop=stop_after_attempt(self.attempts),
             wait=_WaitRetryAfterOrBackoff(self.backoff, self.max_wait),
@@ -120,10 +163,11 @@ class HttpClient:
             reraise=True,
         )
         try:
-            response = retrying(self._get_once, url, params, headers)
+            response = retrying(self._send_once, method, url, kwargs)
         except RetryableStatus as error:
             raise FetchError(
-                f"{_describe(error.response)} from {url} (gave up after {self.attempts} attempts)"
+                f"{_describe(error.response)} from {url} (gave up after {self.attempts} attempts)",
+                error.response,
             ) from None
         except httpx.TimeoutException:
             raise FetchError(
@@ -132,24 +176,49 @@ class HttpClient:
         except httpx.TransportError as error:
             raise FetchError(f"could not connect to {url}: {error}") from None
         if response.status_code >= 400:
-            raise FetchError(f"{_describe(response)} from {url}")
+            raise FetchError(f"{_describe(response)} from {url}", response)
         return response
 
-    def _get_once(self, url, params, headers) -> httpx.Response:
+    def _send_once(self, method, url, kwargs) -> httpx.Response:
         self._wait_for_host(url)
-        response = self._client.get(url, params=params, headers=headers)
+        response = self._client.request(method, url, **kwargs)
         if response.status_code in RETRY_STATUSES:
             raise RetryableStatus(response)
         return response
 
     def _wait_for_host(self, url: str) -> None:
         host = urlsplit(url).netloc
+        interval = self._host_intervals.get(host, self.min_interval)
         with self._lock:
             last = self._last_request.get(host)
             now = time.monotonic()
-            if last is not None and now - last < self.min_interval:
-                time.sleep(self.min_interval - (now - last))
+            if last is not None and now - last < interval:
+                time.sleep(interval - (now - last))
             self._last_request[host] = time.monotonic()
+
+
+def json_body(response: httpx.Response):
+    """The decoded JSON of ``response``, or a :class:`FetchError` saying what came instead.
+
+    >>> json_body(httpx.Response(200, json={"hits": []}, request=httpx.Request("GET", "http://x/")))
+    {'hits': []}
+    >>> json_body(httpx.Response(200, text="<html><title>Just a moment...</title>",
+    ...                          request=httpx.Request("GET", "http://x/")))
+    Traceback (most recent call last):
+    ...
+    collectors.http.FetchError: got an HTML page ('Just a moment...') instead of JSON from http://x/
+    """
+    body = response.content
+    if body.lstrip()[:1] == b"<":
+        title = re.search(rb"<title[^>]*>(.*?)</title>", body, re.I | re.S)
+        what = f"an HTML page ({title.group(1).decode(errors='replace').strip()!r})" if title else "an HTML/XML page"
+        raise FetchError(f"got {what} instead of JSON from {response.request.url}")
+    try:
+        return json.loads(body)
+    except ValueError as error:
+        raise FetchError(
+            f"broken JSON from {response.request.url} ({error}); {len(body)} bytes received"
+        ) from None
 
 
 def _describe(response: httpx.Response) -> str:

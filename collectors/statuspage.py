@@ -19,10 +19,12 @@ from __future__ import annotations
 import html
 import json
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urlsplit
 
-from earshot.timeutil import utc_iso
+from earshot.timeutil import utc_datetime, utc_iso
 
+from .base import Batch, Page, Reader
 from .feeds import FeedError, html_to_text, parse_feed
 from .http import HttpClient
 
@@ -153,3 +155,82 @@ def _atlassian_time(block, published: datetime | None) -> str:
 
 def _page_root(url: str) -> str:
     return url.split("/api/v2/", 1)[0].rstrip("/") if "/api/v2/" in url else ""
+
+
+def proxy_incidents_url(base_url: str) -> str:
+    """incident.io's JSON of a status page's incidents (what the page itself reads).
+
+    >>> proxy_incidents_url("https://status.openai.com")
+    'https://status.openai.com/proxy/status.openai.com/incidents'
+    """
+    return f"{base_url.rstrip('/')}/proxy/{urlsplit(base_url).netloc}/incidents"
+
+
+def proxy_updates(provider: str, payload: dict, page_url: str = "") -> list[dict]:
+    """Updates from incident.io's ``/proxy/<host>/incidents`` payload."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("incidents"), list):
+        raise FeedError("JSON has no 'incidents' list; not an incident.io incidents response")
+    updates = []
+    for incident in payload["incidents"]:
+        for update in incident.get("updates") or []:
+            updates.append(
+                {
+                    "provider": provider,
+                    "incident_id": str(incident["id"]),
+                    "update_id": str(update["id"]),
+                    "title": incident.get("name"),
+                    "impact": None,
+                    "stage": (update.get("to_status") or "").lower() or None,
+                    "posted_at": utc_iso(update["published_at"]),
+                    "text": update.get("message_string"),
+                    "url": f"{page_url}/incidents/{incident['id']}" if page_url else None,
+                }
+            )
+    return updates
+
+
+class StatusPage(Reader):
+    """An official status page. ``platform = "incident.io"`` reads history through
+    incident.io's windowed JSON; otherwise (Atlassian Statuspage) history pages
+    back through ``incidents.json?page=N`` from the newest incident."""
+
+    kind = "statuspage"
+    what = "official updates"
+    min_interval = 1.0
+
+    def __init__(self, source, client, provider: str | None = None):
+        super().__init__(source, client)
+        self.provider = source.provider or provider or source.name
+
+    @property
+    def incident_io(self) -> bool:
+        return self.option("platform", "atlassian").lower().replace(".", "") == "incidentio"
+
+    @property
+    def window(self):
+        # incident.io answers any range; Atlassian's pages span the whole range.
+        return timedelta(days=30) if self.incident_io else None
+
+    def hosts(self) -> list[str]:
+        return [self.source.url or self.base_url]
+
+    def latest(self, state: dict) -> Batch:
+        url = self.source.url or incidents_url(self.base_url)
+        return Batch(fetch_status_updates(self.client, self.provider, url))
+
+    def history(self, window, cursor) -> Page:
+        if self.incident_io:
+            params = {"start_at": utc_iso(window.start), "end_at": utc_iso(window.end)}
+            payload = self.client.get_json(proxy_incidents_url(self.base_url), params=params)
+            return Page(proxy_updates(self.provider, payload, self.base_url))
+        cursor = cursor or {"page": 1, "first": None}
+        payload = self.client.get_json(incidents_url(self.base_url), params={"page": cursor["page"]})
+        incidents = payload.get("incidents") if isinstance(payload, dict) else None
+        if not incidents:
+            return Page([])
+        if incidents[0]["id"] == cursor["first"]:
+            return Page([])  # the server ignores ?page: this page was the last one
+        kept = {**payload, "incidents": [i for i in incidents if window.contains(utc_datetime(i["created_at"]))]}
+        updates = incidents_json_updates(self.provider, kept, page_url=self.base_url)
+        older = any(utc_datetime(i["created_at"]) < window.start for i in incidents)
+        return Page(updates, cursor=None if older else {"page": cursor["page"] + 1, "first": incidents[0]["id"]})

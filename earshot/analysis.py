@@ -11,7 +11,14 @@ import inspect
 import pandas as pd
 import sqlite_utils
 
-from detector import RollingBaselineDetector, complaint_counts, episodes, match_incidents, official_incidents, summarize
+from detector import (
+    RollingBaselineDetector,
+    complaint_counts,
+    episodes,
+    match_incidents,
+    official_incidents,
+    summarize,
+)
 
 from .config import Config
 from .store import load_incident_updates, load_posts

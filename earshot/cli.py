@@ -95,6 +95,7 @@ def collect(db_path, config_path, sources, every, timeout, attempts):
     """
     from collectors.collect import collect_all
     from collectors.http import HttpClient
+
     from .timeutil import now_iso
 
     config = _config(config_path)
@@ -124,36 +125,109 @@ def collect(db_path, config_path, sources, every, timeout, attempts):
 @click.argument("source")
 @db_option()
 @config_option
-@click.option("--since", help="Earliest date (ISO 8601).")
-@click.option("--until", help="Latest date (ISO 8601).")
-@click.option("--dry-run", is_flag=True, help="Say what would be fetched, fetch nothing.")
-def backfill(source, db_path, config_path, since, until, dry_run):
-    """Fill the database with a source's history between --since and --until.
+@click.option("--since", required=True, metavar="DATE", help="Start of the range (ISO 8601 date or time; UTC unless it says).")
+@click.option("--until", metavar="DATE", help="End of the range, exclusive. Default: today 00:00 UTC.")
+@click.option("--window", metavar="SPAN", help="Window size, e.g. 6h or 2d. Default: the source's own (1 day for most).")
+@click.option("--min-interval", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="Seconds between requests to the source's host. Default: the source's min_interval, else its service's limit.")
+@click.option("--attempts", type=click.IntRange(min=1), default=6, show_default=True,
+              help="Tries per request on 429, 5xx and timeouts before the backfill stops.")
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds before a request gives up.")
+@click.option("--restart", is_flag=True, help="Forget this range's checkpoint and read it all again.")
+@click.option("--dry-run", is_flag=True, help="Print the windows it would fetch, fetch nothing.")
+def backfill(source, db_path, config_path, since, until, window, min_interval, attempts, timeout, restart, dry_run):
+    """Fill the database with SOURCE's history from --since to --until.
 
-    Today only status pages have history to read (their incidents API);
-    a plain RSS/Atom feed holds only its newest entries and cannot be backfilled.
+    Walks the range in windows, oldest first, storing each page as it comes and
+    checkpointing the position in the same transaction. Stop it at any moment
+    (Ctrl-C, a crash, kill -9) and run the same command again: it resumes where
+    it stopped, with no duplicate and no gap. Rerunning a finished range does
+    nothing unless --restart.
+
+    Requests are spaced per host (the service's published limit, or the
+    source's min_interval in the config); 429 and 5xx are retried with
+    exponential backoff and jitter, honouring Retry-After. When a request still
+    fails after --attempts tries, the backfill stops with one line naming the
+    source, the window and the HTTP status, keeping everything stored before it.
+
+    A progress bar shows on a terminal; otherwise one log line per window.
+
+    \b
+    Example:
+      $ earshot backfill hackernews --since 2023-11-01 --until 2023-11-15
+      $ earshot backfill hackernews --since 2023-11-01 --until 2023-11-15 --dry-run
+      hackernews: 14 windows of 1 day, 2023-11-01T00:00:00+00:00..2023-11-15T00:00:00+00:00
+      ...
+
+    \b
+    History per kind:
+      hackernews   Algolia search_by_date; windows over 1,000 hits are split
+      reddit       Arctic Shift archive (posts; comments with comments = true)
+      discourse    /search.json with after:/before: days, order:latest
+      mastodon     tag timeline from each instance, oldest first by min_id
+      bluesky      searchPosts with since/until and cursor (needs a session)
+      statuspage   incidents.json?page=N, or incident.io windows (platform = "incident.io")
+      rss          none: a feed only holds its newest entries
     """
-    from collectors.collect import collect_source
+    from collectors.backfill import (
+        BackfillError,
+        BarProgress,
+        LogProgress,
+        load_job,
+        plan_windows,
+    )
     from collectors.http import HttpClient
-    from collectors.statuspage import incidents_url
+    from collectors.readers import reader_for
 
     config = _config(config_path)
     spec = _check(config.source, source)
-    if spec.kind != "statuspage":
-        raise click.ClickException(
-            f"source {source!r} is an {spec.kind} feed, which serves only its newest entries; "
-            "it has no history to backfill"
-        )
-    url = spec.url or incidents_url(spec.base_url)
-    if dry_run:
-        click.echo(f"{source}: would fetch {url} (every incident it lists, whatever --since/--until)")
-        return
-    db = _open(db_path)
-    with HttpClient() as client:
-        report = collect_source(db, config, spec, client)
+    from .timeutil import utc_iso
+
+    start = _moment(since, "--since")
+    end = _moment(until, "--until") if until else _moment(utc_iso(time.time())[:10], "--until")
+    if start >= end:
+        raise click.BadParameter(f"--since ({utc_iso(start)}) must be before --until ({utc_iso(end)})")
+    size = _span(window) if window else None
+
+    with HttpClient(timeout=timeout, attempts=attempts, max_wait=300) as client:
+        reader = reader_for(spec, client, config)
+        if not reader.has_history:
+            raise click.ClickException(
+                f"source {source!r} is an {reader.kind} feed, which serves only its newest entries; "
+                "it has no history to backfill"
+            )
+        size = size or reader.window
+        if dry_run:
+            windows = plan_windows(start, end, size)
+            span = _describe_span(size or (end - start))
+            click.echo(f"{source}: {len(windows)} windows of {span}, {utc_iso(start)}..{utc_iso(end)}")
+            if (db_path or default_db_path()).exists():
+                job = load_job(_open(db_path), source, start, end)
+                if job and not restart:
+                    click.echo(f"{source}: checkpoint: {job.status}, done up to {job.done_until}, {job.new} stored")
+            for planned in windows:
+                click.echo(f"  {planned}")
+            return
+        db = _open(db_path)
+        progress = BarProgress if sys.stderr.isatty() else LogProgress
+        try:
+            report = _backfill(db, config, spec, client, start, end, size, progress, restart, min_interval)
+        except BackfillError as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo(f"{source}: stopped; every stored page is kept; run the same command to resume", err=True)
+            sys.exit(130)
     click.echo(report.line())
-    if not report.ok:
-        sys.exit(1)
+
+
+def _backfill(db, config, spec, client, start, end, size, progress, restart, min_interval):
+    from collectors.backfill import backfill as run_backfill
+
+    return run_backfill(
+        db, config, spec, client, start, end,
+        window=size, progress_factory=progress, restart=restart, min_interval=min_interval,
+    )
 
 
 @cli.command("import-incidents")
@@ -168,6 +242,7 @@ def import_incidents(db_path, providers, csv_path):
     Character.AI, 2021-2024 (Chu et al., ICPE 2025). Safe to run again.
     """
     from collectors.timelines import TIMELINES_CSV, read_official_timelines
+
     from .store import store_incident_updates
 
     updates = read_official_timelines(csv_path or TIMELINES_CSV, providers=providers or None)
@@ -254,7 +329,7 @@ def evaluate(db_path, config_path, service, as_json):
         alert = row.alert_start.strftime("%Y-%m-%d %H:%M") if row.detected else "missed"
         lead = f"{row.lead_minutes:+.0f} min" if row.detected else ""
         click.echo(f"{row.first_post.strftime('%Y-%m-%d %H:%M'):<26} {alert:<20} {lead:>7}  {row.title}")
-    fmt = lambda v, pct=False: "n/a" if v is None else (f"{v:.0%}" if pct else f"{v:+.1f} min")  # noqa: E731
+    fmt = lambda v, pct=False: "n/a" if v is None else (f"{v:.0%}" if pct else f"{v:+.1f} min")
     click.echo(
         f"\n{service}: {summary['detected']}/{summary['incidents']} incidents detected "
         f"(recall {fmt(summary['recall'], True)}), {summary['episodes']} episodes "
@@ -343,6 +418,39 @@ def _serve(db_path, config_path, port):
     sys.stderr.flush()
     # Replace this process, so stopping it stops the server too.
     os.execve(sys.executable, args, env)
+
+
+def _moment(text: str, option: str):
+    """A UTC datetime from an ISO 8601 date or time given on the command line."""
+    from .timeutil import utc_datetime
+
+    try:
+        return utc_datetime(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO 8601 date or time", param_hint=option) from None
+
+
+def _span(text: str):
+    """A window size such as ``6h``, ``2d`` or ``30min``."""
+    import pandas as pd
+
+    try:
+        span = pd.Timedelta(text).to_pytimedelta()
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a time span like 6h or 2d", param_hint="--window") from None
+    if span.total_seconds() <= 0:
+        raise click.BadParameter("must be longer than zero", param_hint="--window")
+    return span
+
+
+def _describe_span(span) -> str:
+    """``30 days``, ``6 hours``, ``90 minutes``: the largest unit that divides it."""
+    seconds = int(span.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        if seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return str(span)
 
 
 def _check(lookup, name):

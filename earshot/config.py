@@ -4,7 +4,7 @@
 >>> config.services[0].name
 'chatgpt'
 >>> sorted({s.kind for s in config.sources})
-['rss', 'statuspage']
+['bluesky', 'discourse', 'hackernews', 'mastodon', 'reddit', 'statuspage']
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-SOURCE_KINDS = ("rss", "statuspage")
+SOURCE_KINDS = ("rss", "reddit", "hackernews", "discourse", "mastodon", "bluesky", "statuspage")
+# Kinds with a well-known home; the others need a url or base_url.
+KINDS_WITH_DEFAULT_ADDRESS = ("reddit", "hackernews", "mastodon", "bluesky")
 DEFAULT_DB = Path("data") / "earshot.db"
 
 
@@ -146,7 +148,7 @@ def parse_config(raw: dict, path: str = "<config>") -> Config:
         if name in seen:
             raise ConfigError(f"{path}: two sources are named {name!r}")
         seen.add(name)
-        if not (entry.get("url") or entry.get("base_url")):
+        if not (entry.get("url") or entry.get("base_url")) and kind not in KINDS_WITH_DEFAULT_ADDRESS:
             raise ConfigError(f"{path}: source {name!r} needs a url or base_url")
         service = entry.get("service")
         if service is not None and service not in service_names:

@@ -27,7 +27,13 @@ from collectors.timelines import DATA_DIR, read_official_timelines
 
 from .analysis import detect
 from .config import Config, load_config
-from .store import open_db, replace_alerts, set_meta, store_incident_updates, store_posts
+from .store import (
+    open_db,
+    replace_alerts,
+    set_meta,
+    store_incident_updates,
+    store_posts,
+)
 
 SCENARIOS = DATA_DIR / "demo" / "incidents.toml"
 DAYS_BEFORE, DAYS_AFTER = 3, 1

@@ -7,6 +7,7 @@ Tables:
 - ``collector_state``: per source, the conditional-GET validators, cursor and
   the last success or error.
 - ``alerts``: alert episodes found by ``earshot detect``.
+- ``backfill_jobs``: per source and range, how far a backfill got.
 - ``meta``: key/value facts about the database (for example that it is a demo).
 
 Writes are idempotent: storing the same rows twice stores them once.
@@ -101,6 +102,31 @@ def m002_alerts_and_time_indexes(db: sqlite_utils.Database) -> None:
     db["incident_updates"].create_index(["provider", "posted_at"], if_not_exists=True)
 
 
+@migrations()
+def m003_backfill_jobs(db: sqlite_utils.Database) -> None:
+    # One row per backfill range: its checkpoint, so a stopped run resumes.
+    db["backfill_jobs"].create(
+        {
+            "source": str,
+            "since": str,
+            "until": str,
+            "done_until": str,
+            "window_end": str,
+            "window_seconds": float,
+            "cursor": str,
+            "pages": int,
+            "windows": int,
+            "new": int,
+            "duplicates": int,
+            "status": str,
+            "error": str,
+            "started_at": str,
+            "updated_at": str,
+        },
+        pk=("source", "since", "until"),
+    )
+
+
 def open_db(path: str | Path) -> sqlite_utils.Database:
     """Open (creating if needed) an earshot database and bring its schema up to date.
 
@@ -167,7 +193,9 @@ def _insert_new(db, table: str, rows: list[dict], pk: tuple[str, ...]) -> tuple[
     # Plain executemany: sqlite-utils' insert_all spends most of its time
     # inspecting each value, and these rows already have the table's columns.
     unique = {tuple(row[k] for k in pk): row for row in rows}
-    columns = list(next(iter(unique.values()))) if unique else []
+    if not unique:
+        return 0, 0
+    columns = list(next(iter(unique.values())))
     sql = "INSERT OR IGNORE INTO [{}] ({}) VALUES ({})".format(
         table, ", ".join(f"[{c}]" for c in columns), ", ".join("?" for _ in columns)
     )

@@ -23,6 +23,8 @@ def utc_iso(value) -> str:
 
     Naive datetimes and strings without an offset are taken to be UTC.
     """
+    if isinstance(value, str) and len(value) == 25 and value.endswith("+00:00") and value[10] == "T":
+        return value  # already earshot's own shape: most stored rows
     if isinstance(value, time.struct_time):
         # feedparser's *_parsed fields are UTC; mktime would read them as local time.
         value = calendar.timegm(value)
@@ -52,3 +54,23 @@ def _fromisoformat(value: str) -> datetime | None:
 def now_iso() -> str:
     """The current time as UTC ISO 8601."""
     return utc_iso(datetime.now(timezone.utc))
+
+
+def utc_datetime(value) -> datetime:
+    """A tz-aware UTC datetime from what :func:`utc_iso` accepts, keeping fractions of a second.
+
+    >>> utc_datetime("2023-11-08T13:44:00.250Z")
+    datetime.datetime(2023, 11, 8, 13, 44, 0, 250000, tzinfo=datetime.timezone.utc)
+    """
+    if isinstance(value, time.struct_time):
+        value = calendar.timegm(value)
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, tz=timezone.utc)
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    elif isinstance(value, str) and (moment := _fromisoformat(value)) is not None:
+        pass
+    else:
+        stamp = pd.Timestamp(value)
+        moment = (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp).to_pydatetime()
+    return moment.astimezone(timezone.utc)

@@ -20,7 +20,7 @@ EARSHOT = shutil.which("earshot") or str(Path(sys.executable).parent / "earshot"
 if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
     pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
-from playwright.sync_api import sync_playwright  # noqa: E402  (after the skip: it needs the browser)
+from playwright.sync_api import sync_playwright
 
 
 @pytest.fixture

@@ -132,11 +132,20 @@ def test_a_bad_config_is_a_clear_error(tmp_path):
 
 
 def test_backfill_refuses_a_plain_feed_and_dry_runs_a_status_page(tmp_path):
-    refused = earshot("backfill", "reddit-chatgpt", "--db", tmp_path / "x.db")
+    config = tmp_path / "feed.toml"
+    config.write_text('[[sources]]\nname = "feed"\nkind = "rss"\nurl = "http://127.0.0.1:9/feed.xml"\n')
+    refused = earshot("backfill", "feed", "--since", "2024-01-01", "--config", config, "--db", tmp_path / "x.db")
     assert refused.returncode == 1 and "has no history to backfill" in refused.stderr
-    dry = earshot("backfill", "openai-status", "--dry-run", "--db", tmp_path / "x.db")
-    assert dry.returncode == 0
-    assert dry.stdout.strip() == "openai-status: would fetch https://status.openai.com/api/v2/incidents.json (every incident it lists, whatever --since/--until)"
+    dry = earshot("backfill", "openai-status", "--since", "2024-01-01", "--until", "2024-03-01", "--dry-run",
+                  "--db", tmp_path / "x.db")
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.splitlines() == [
+        "openai-status: 2 windows of 30 days, 2024-01-01T00:00:00+00:00..2024-03-01T00:00:00+00:00",
+        "  2024-01-01T00:00:00+00:00..2024-01-31T00:00:00+00:00",
+        "  2024-01-31T00:00:00+00:00..2024-03-01T00:00:00+00:00",
+    ]
+    backwards = earshot("backfill", "hackernews", "--since", "2024-03-01", "--until", "2024-01-01", "--dry-run")
+    assert backwards.returncode == 2 and "must be before --until" in backwards.stderr
 
 
 def test_import_incidents_is_idempotent(tmp_path):

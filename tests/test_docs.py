@@ -31,3 +31,12 @@ def test_readme_evaluate_output_is_what_evaluate_prints(demo_db):
     block = re.search(r"\$ earshot evaluate --db data/demo.db\n(.*?)```", readme(), re.S).group(1)
     result = earshot("evaluate", "--db", demo_db)
     assert result.stdout.strip() == block.strip()
+
+
+def test_readme_backfill_dry_run_is_what_backfill_prints(tmp_path):
+    command = "earshot backfill hackernews --config emulator.toml --since 2023-11-01 --until 2023-11-08 --dry-run"
+    block = re.search(re.escape(f"$ {command}") + r"\n(.*?)\n\$ ", readme(), re.S).group(1)
+    # The windows depend on the source kind and the range, not on the address.
+    result = earshot(*command.split()[1:3], *command.split()[5:], "--db", tmp_path / "x.db")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == block.strip()

@@ -1,0 +1,297 @@
+"""Backfill: read a source's history between two dates, oldest first, resumably.
+
+The range is walked in windows (each reader has a sensible size; a window the
+API cannot page through is split in half). After every page, the page's items
+and the position reached are written in one transaction, so a backfill killed
+at any moment (SIGKILL included) resumes from the last stored page, with
+nothing read twice and nothing skipped.
+
+>>> from datetime import datetime, timedelta, timezone
+>>> day = datetime(2023, 11, 8, tzinfo=timezone.utc)
+>>> [str(w) for w in plan_windows(day, day + timedelta(hours=30), timedelta(hours=12))]  # doctest: +NORMALIZE_WHITESPACE
+['2023-11-08T00:00:00+00:00..2023-11-08T12:00:00+00:00',
+ '2023-11-08T12:00:00+00:00..2023-11-09T00:00:00+00:00',
+ '2023-11-09T00:00:00+00:00..2023-11-09T06:00:00+00:00']
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+
+import sqlite_utils
+
+from earshot.config import Config, Source
+from earshot.timeutil import now_iso, utc_datetime, utc_iso
+
+from .base import Reader, Window
+from .collect import store_items
+from .http import FetchError
+from .readers import reader_for
+
+
+class BackfillError(Exception):
+    """A backfill stopped; ``str(error)`` names the source, the window and the cause."""
+
+
+def plan_windows(since: datetime, until: datetime, size: timedelta | None) -> list[Window]:
+    """The windows covering ``[since, until)``, oldest first (``size`` None: one window)."""
+    size = size or (until - since)
+    windows, start = [], since
+    while start < until:
+        windows.append(Window(start, min(start + size, until)))
+        start = windows[-1].end
+    return windows
+
+
+@dataclass
+class Job:
+    """A backfill's checkpoint: everything before ``done_until`` is stored, and
+    the window being read has reached ``cursor``."""
+
+    source: str
+    since: str
+    until: str
+    done_until: str
+    window_end: str | None = None
+    window_seconds: float | None = None
+    cursor: str | None = None
+    pages: int = 0
+    windows: int = 0
+    new: int = 0
+    duplicates: int = 0
+    status: str = "running"
+    error: str | None = None
+    started_at: str = field(default_factory=now_iso)
+    updated_at: str = field(default_factory=now_iso)
+
+
+def load_job(db: sqlite_utils.Database, source: str, since: datetime, until: datetime) -> Job | None:
+    rows = list(
+        db.query(
+            "SELECT * FROM backfill_jobs WHERE source = ? AND since = ? AND until = ?",
+            [source, utc_iso(since), utc_iso(until)],
+        )
+    )
+    return Job(**rows[0]) if rows else None
+
+
+def save_job(db: sqlite_utils.Database, job: Job) -> None:
+    """Write the checkpoint with plain SQL so it joins the caller's transaction."""
+    job.updated_at = now_iso()
+    row = asdict(job)
+    columns = ", ".join(f"[{c}]" for c in row)
+    marks = ", ".join("?" for _ in row)
+    updates = ", ".join(f"[{c}] = excluded.[{c}]" for c in row if c not in ("source", "since", "until"))
+    db.execute(
+        f"INSERT INTO backfill_jobs ({columns}) VALUES ({marks}) "
+        f"ON CONFLICT (source, since, until) DO UPDATE SET {updates}",
+        list(row.values()),
+    )
+
+
+class LogProgress:
+    """Plain lines on stderr, one per finished window (for logs and pipes)."""
+
+    def __init__(self, name: str, total_windows: float, done_windows: float, stream=None):
+        self.name, self.total = name, total_windows
+        self.stream = stream or sys.stderr
+        self.started = time.monotonic()
+        self.done_at_start = done_windows
+        self.posts = 0
+
+    def page(self, new: int, duplicates: int) -> None:
+        self.posts += new
+
+    def window(self, window: Window, new: int, duplicates: int, done_windows: float, job: Job) -> None:
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        rate = (done_windows - self.done_at_start) / elapsed
+        eta = (self.total - done_windows) / rate if rate > 0 else 0
+        self.say(
+            f"{window}: {new} new, {duplicates} duplicates "
+            f"({done_windows:.1f}/{self.total:.1f} windows, {job.new:,} stored, "
+            f"{self.posts / elapsed:,.0f} stored/s, ETA {timedelta(seconds=round(eta))})"
+        )
+
+    def say(self, message: str) -> None:
+        print(f"{self.name}: {message}", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        pass
+
+
+class BarProgress(LogProgress):
+    """A tqdm bar: windows done, items stored, rate and ETA."""
+
+    def __init__(self, name: str, total_windows: float, done_windows: float, stream=None):
+        from tqdm import tqdm
+
+        super().__init__(name, total_windows, done_windows, stream)
+        self.bar = tqdm(
+            total=round(total_windows, 2),
+            initial=round(done_windows, 2),
+            desc=name,
+            unit="window",
+            file=self.stream,
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} windows [{elapsed}<{remaining}{postfix}]",
+        )
+
+    def page(self, new: int, duplicates: int) -> None:
+        super().page(new, duplicates)
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        self.bar.set_postfix_str(f"{self.posts:,} stored, {self.posts / elapsed:,.0f} stored/s", refresh=True)
+
+    def window(self, window: Window, new: int, duplicates: int, done_windows: float, job: Job) -> None:
+        self.bar.n = round(done_windows, 2)
+        self.bar.refresh()
+
+    def say(self, message: str) -> None:
+        self.bar.write(f"{self.name}: {message}", file=self.stream)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+@dataclass
+class BackfillReport:
+    """What one run stored; ``total_new`` counts every run of the same range."""
+
+    source: str
+    new: int
+    duplicates: int
+    windows: int
+    pages: int
+    what: str = "posts"
+    already_done: bool = False
+    resumed_at: str | None = None
+    total_new: int = 0
+
+    def line(self) -> str:
+        """
+        >>> BackfillReport("hn", 781, 0, 3, 40, resumed_at="2023-11-02T00:00:00+00:00", total_new=1200).line()
+        'hn: backfill done: 781 new posts, 0 duplicates skipped, 3 windows, 40 pages (resumed at 2023-11-02T00:00:00+00:00; 1200 stored for this range in all)'
+        """
+        if self.already_done:
+            return (
+                f"{self.source}: this range was already backfilled ({self.total_new} {self.what} stored); "
+                "use --restart to read it again"
+            )
+        line = (
+            f"{self.source}: backfill done: {self.new} new {self.what}, {self.duplicates} duplicates skipped, "
+            f"{_plural(self.windows, 'window')}, {_plural(self.pages, 'page')}"
+        )
+        if self.resumed_at:
+            line += f" (resumed at {self.resumed_at}; {self.total_new} stored for this range in all)"
+        return line
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def backfill(
+    db: sqlite_utils.Database,
+    config: Config,
+    source: Source,
+    client,
+    since: datetime,
+    until: datetime,
+    window: timedelta | None = None,
+    progress_factory=None,
+    restart: bool = False,
+    min_interval: float | None = None,
+) -> BackfillReport:
+    """Read ``source``'s history in ``[since, until)`` into ``db``, resuming a
+    stopped run of the same range. Raises :class:`BackfillError` on a failure,
+    keeping everything stored before it."""
+    reader = reader_for(source, client, config)
+    if min_interval is not None:
+        for host in reader.hosts():
+            client.limit_host(host, min_interval)
+    size = window or reader.window or (until - since)
+    job = None if restart else load_job(db, source.name, since, until)
+    if job and job.status == "done":
+        return BackfillReport(source.name, 0, 0, 0, 0, reader.what, already_done=True, total_new=job.new)
+    resumed_at = job.done_until if job and (job.pages or job.windows) else None
+    job = job or Job(source.name, utc_iso(since), utc_iso(until), done_until=utc_iso(since))
+    before = (job.new, job.duplicates, job.windows, job.pages)
+    job.status, job.error = "running", None
+    with db.atomic():
+        save_job(db, job)
+
+    total = (until - since) / size
+    progress = (progress_factory or LogProgress)(source.name, total, (utc_datetime(job.done_until) - since) / size)
+    if resumed_at:
+        progress.say(f"resuming at {resumed_at} ({job.new:,} {reader.what} already stored for this range)")
+    try:
+        _walk(db, config, reader, job, until, size, progress)
+    except KeyboardInterrupt:
+        job.status = "stopped"
+        with db.atomic():
+            save_job(db, job)
+        raise
+    except FetchError as error:
+        job.status, job.error = "failed", str(error)
+        with db.atomic():
+            save_job(db, job)
+        window_text = f"{job.done_until}..{job.window_end}"
+        raise BackfillError(
+            f"{source.name}: window {window_text} failed: {error}. "
+            f"The {job.new} {reader.what} stored before it are kept; run the same command again to resume."
+        ) from None
+    finally:
+        progress.close()
+    job.status = "done"
+    with db.atomic():
+        save_job(db, job)
+    new, duplicates, windows, pages = (now - then for now, then in zip((job.new, job.duplicates, job.windows, job.pages), before, strict=True))
+    return BackfillReport(source.name, new, duplicates, windows, pages, reader.what, resumed_at=resumed_at, total_new=job.new)
+
+
+def _walk(db, config: Config, reader: Reader, job: Job, until: datetime, default_size: timedelta, progress) -> None:
+    size = timedelta(seconds=job.window_seconds) if job.window_seconds else default_size
+    start = utc_datetime(job.done_until)
+    end = utc_datetime(job.window_end) if job.window_end else min(start + size, until)
+    cursor = json.loads(job.cursor) if job.cursor else None
+    since = utc_datetime(job.since)
+    window_new = window_duplicates = 0
+    while start < until:
+        current = Window(start, end)
+        job.window_end = utc_iso(end)
+        page = reader.history(current, cursor)
+        if page.overfull:
+            first, _ = current.halves()
+            progress.say(f"{current}: more results than the API pages through; splitting it in half")
+            size = first.span
+            end, cursor = first.end, None
+            job.window_end, job.window_seconds, job.cursor = utc_iso(end), size.total_seconds(), None
+            with db.atomic():
+                save_job(db, job)
+            continue
+        with db.atomic():
+            new, duplicates = store_items(db, config, reader, page.items)
+            job.pages += 1
+            job.new += new
+            job.duplicates += duplicates
+            if page.cursor is None:
+                job.windows += 1
+                job.done_until, job.cursor = utc_iso(end), None
+                job.window_end = None
+            else:
+                job.cursor = json.dumps(page.cursor)
+            save_job(db, job)
+        window_new += new
+        window_duplicates += duplicates
+        progress.page(new, duplicates)
+        if page.cursor is not None:
+            cursor = page.cursor
+            continue
+        progress.window(current, window_new, window_duplicates, (end - since) / default_size, job)
+        window_new = window_duplicates = 0
+        if size < default_size and job.pages and len(page.items) == 0:
+            size = min(size * 2, default_size)  # a quiet stretch after a split: widen again
+            job.window_seconds = size.total_seconds()
+        start, end, cursor = end, min(end + size, until), None

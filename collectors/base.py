@@ -1,0 +1,136 @@
+"""What every source kind provides, and the pieces they share.
+
+A *reader* knows one kind of place (Hacker News, a Discourse forum, ...). It
+answers two questions:
+
+- ``latest(state)``: what is new since the last poll (live collection);
+- ``history(window, cursor)``: one page of what was posted inside a time
+  window, and where the next page starts (backfill).
+
+Readers only fetch and translate; storing, checkpoints, progress and error
+reports belong to :mod:`collectors.collect` and :mod:`collectors.backfill`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+from earshot.config import Source
+from earshot.timeutil import utc_iso
+
+from .http import FetchError, HttpClient
+
+
+class NoHistory(Exception):
+    """This kind of source cannot be read back in time (a plain feed, say)."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open time range ``[start, end)`` in UTC.
+
+    >>> from datetime import datetime, timezone
+    >>> w = Window(datetime(2023, 11, 8, tzinfo=timezone.utc), datetime(2023, 11, 9, tzinfo=timezone.utc))
+    >>> str(w)
+    '2023-11-08T00:00:00+00:00..2023-11-09T00:00:00+00:00'
+    >>> [str(half.end) for half in w.halves()]
+    ['2023-11-08 12:00:00+00:00', '2023-11-09 00:00:00+00:00']
+    """
+
+    start: datetime
+    end: datetime
+
+    def __str__(self) -> str:
+        return f"{utc_iso(self.start)}..{utc_iso(self.end)}"
+
+    @property
+    def span(self) -> timedelta:
+        return self.end - self.start
+
+    def halves(self) -> tuple[Window, Window]:
+        middle = self.start + (self.span // 2)
+        return Window(self.start, middle), Window(middle, self.end)
+
+    def contains(self, moment: datetime) -> bool:
+        return self.start <= moment < self.end
+
+
+@dataclass
+class Page:
+    """One page of a window's history.
+
+    ``cursor`` is where the next page starts (JSON-serialisable), or None when
+    the window is done. ``overfull`` says the window holds more than the API
+    will page through, so it must be split and ``items`` are not used.
+    """
+
+    items: list[dict]
+    cursor: Any = None
+    overfull: bool = False
+
+
+@dataclass
+class Batch:
+    """What a live poll found, and the collector state to save with it."""
+
+    items: list[dict]
+    state: dict = field(default_factory=dict)
+    not_modified: bool = False
+    warning: str | None = None
+
+
+class Reader:
+    """Base of every source kind. Subclasses set the class attributes and
+    implement :meth:`latest` and, where the service keeps history, :meth:`history`."""
+
+    kind: ClassVar[str]
+    # Where the service lives when the config gives no base_url.
+    default_base_url: ClassVar[str | None] = None
+    # Seconds between requests to the service's host: its published limit, with room.
+    min_interval: ClassVar[float] = 1.0
+    # Backfill window; readers that hit result caps split it further.
+    window: ClassVar[timedelta] = timedelta(days=1)
+    # What the items are: "posts" or "official updates".
+    what: ClassVar[str] = "posts"
+    # Whether history() can read back in time.
+    has_history: ClassVar[bool] = True
+
+    def __init__(self, source: Source, client: HttpClient):
+        self.source = source
+        self.client = client
+        self.base_url = (source.base_url or self.default_base_url or "").rstrip("/")
+        interval = source.options.get("min_interval", self.min_interval)
+        for url in self.hosts():
+            client.limit_host(url, float(interval))
+
+    def hosts(self) -> list[str]:
+        """Every address this reader talks to (each gets the rate limit)."""
+        return [self.base_url or self.source.url or ""]
+
+    def option(self, key: str, default=None):
+        return self.source.options.get(key, default)
+
+    def latest(self, state: dict) -> Batch:
+        raise NotImplementedError
+
+    def history(self, window: Window, cursor) -> Page:
+        raise NoHistory(f"a {self.kind} source serves only its newest entries; it has no history to backfill")
+
+
+def secret(name: str) -> str | None:
+    """A credential from the environment (never from config, never stored)."""
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def need(value, what: str, source: Source):
+    if value in (None, "", []):
+        raise FetchError(f"source {source.name!r} needs {what} in its config")
+    return value
+
+
+def epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
