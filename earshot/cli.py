@@ -64,11 +64,12 @@ def cli():
 
     \b
     Quick start, offline:
-      earshot demo                      build data/demo.db and open the dashboard
+      earshot demo                                  build data/demo.db and open the dashboard
     On real sources:
-      earshot collect --every 60        poll every configured source each minute
-      earshot detect --json             alert episodes, one JSON object per line
-      earshot evaluate                  alerts against the official incident timeline
+      earshot backfill hackernews --since 2024-01-01   a source's history, resumable
+      earshot collect --every 60                    poll every configured source each minute
+      earshot detect --json                         alert episodes, one JSON object per line
+      earshot evaluate                              alerts against the official incident timeline
     """
 
 

@@ -146,12 +146,14 @@ class Emulator:
             "mastodon": lambda i: self.mastodon_uri(i),
             "bluesky": lambda i: self.bluesky_uri(i),
             "reddit": lambda i: f"t3_{self.reddit_id(i)}",
+            "reddit-comments": lambda i: f"t1_c{i.index:06x}" if i.index % 4 == 0 else None,
         }[platform]
-        return {
+        ids = {
             key(item)
             for item in self.corpus
             if (since is None or item.created >= since) and (until is None or item.created < until)
         }
+        return ids - {None}
 
     # -- faults ----------------------------------------------------------------
 
@@ -452,6 +454,14 @@ class Emulator:
                 permalink=f"/r/ChatGPT/comments/{self.reddit_id(item)}/post/",
             )
             things.append(thing)
+        # Every fourth post also has a comment, a few seconds later (Arctic Shift's t1 fields).
+        self.reddit_comments = [
+            {"id": f"c{item.index:06x}", "author": item.author, "body": f"same here: {item.text}",
+             "created_utc": item.epoch, "link_id": f"t3_{self.reddit_id(item)}", "parent_id": f"t3_{self.reddit_id(item)}",
+             "subreddit": "ChatGPT", "permalink": f"/r/ChatGPT/comments/{self.reddit_id(item)}/post/c{item.index:06x}/",
+             "score": 1}
+            for item in self.corpus if item.index % 4 == 0
+        ]
         return things
 
     def reddit_token(self, request: Request) -> Response:
@@ -470,13 +480,12 @@ class Emulator:
         return _json({"kind": "Listing", "data": {"after": None, "before": None, "children": [{"kind": "t3", "data": t} for t in newest]}})
 
     def arctic_search(self, request: Request, stream: str) -> Response:
-        if stream == "comments":
-            return _json({"data": []})
         after, before = int(request.args.get("after", 0)), int(request.args.get("before", 2**40))
         # Both bounds exclusive, on whole seconds; self.reddit is oldest first.
-        first = bisect.bisect_right(self.reddit, after, key=lambda t: int(t["created_utc"]))
-        last = bisect.bisect_left(self.reddit, before, key=lambda t: int(t["created_utc"]))
-        found = self.reddit[first:last]
+        things = self.reddit if stream == "posts" else self.reddit_comments
+        first = bisect.bisect_right(things, after, key=lambda t: int(t["created_utc"]))
+        last = bisect.bisect_left(things, before, key=lambda t: int(t["created_utc"]))
+        found = things[first:last]
         if request.args.get("sort") == "desc":
             found = found[::-1]
         return _json({"data": found[: min(int(request.args.get("limit", 25)), 100)]})

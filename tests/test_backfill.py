@@ -18,7 +18,7 @@ from collectors.collect import collect_source
 from collectors.http import HttpClient
 from earshot.config import parse_config
 from earshot.store import open_db
-from tests.emulator import START, Emulator, config_toml, make_corpus, serve
+from tests.emulator import START, Emulator, Item, config_toml, make_corpus, serve
 from tests.test_cli import EARSHOT
 
 DAY = timedelta(days=1)
@@ -81,6 +81,34 @@ def test_backfill_stores_exactly_the_servers_posts_in_the_range(api, tmp_path, n
     assert again.already_done and "already backfilled" in again.line()
     redo = run(db, config, name, restart=True)
     assert (redo.new, redo.duplicates) == (0, copies)
+
+
+def test_reddit_history_reads_comments_after_posts_when_asked(api, tmp_path):
+    emulator, config = api
+    source = config.source("reddit")
+    with_comments = type(source)(**{**source.__dict__, "options": {**source.options, "comments": True}})
+    db = open_db(tmp_path / "rc.db")
+    with client() as http:
+        report = backfill(db, config, with_comments, http, SINCE, UNTIL, progress_factory=quiet, min_interval=0)
+    expected = emulator.ids("reddit", SINCE, UNTIL) | emulator.ids("reddit-comments", SINCE, UNTIL)
+    assert stored_ids(db, "reddit") == expected
+    assert report.new == len(expected) and any(i.startswith("t1_") for i in expected)
+
+
+def test_reddit_archive_paging_keeps_posts_sharing_a_second_across_pages(tmp_path):
+    # 30 posts in one second, straddling the archive's 100-item page boundary.
+    corpus = make_corpus(days=1, per_day=200)
+    tied = corpus[90].created.replace(microsecond=0)
+    corpus = [Item(i, tied if 85 <= i < 115 else item.created, item.author, item.text, item.is_story)
+              for i, item in enumerate(corpus)]
+    emulator = Emulator(sorted(corpus, key=lambda item: item.created))
+    with serve(emulator) as base:
+        config = config_of(base)
+        db = open_db(tmp_path / "ties.db")
+        with client() as http:
+            report = backfill(db, config, config.source("reddit"), http, START, START + DAY, progress_factory=quiet, min_interval=0)
+    assert stored_ids(db, "reddit") == emulator.ids("reddit")
+    assert report.duplicates == 0
 
 
 @pytest.mark.parametrize("name", ["status", "status-incidentio"])
