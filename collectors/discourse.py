@@ -45,15 +45,9 @@ class Discourse(Reader):
         return Batch(posts, state={"cursor": json.dumps({"post_id": newest})} if newest is not None else {})
 
     def latest_post(self, post: dict) -> dict:
-        return {
-            "source": self.source.name,
-            "post_id": str(post["id"]),
-            "url": f"{self.base_url}/t/{post.get('topic_slug') or 'topic'}/{post['topic_id']}/{post.get('post_number', 1)}",
-            "author": post.get("username"),
-            "created_at": utc_iso(post["created_at"]),
-            "title": post.get("topic_title") if post.get("post_number") == 1 else None,
-            "text": post.get("raw") or html_to_text(post.get("cooked") or ""),
-        }
+        """A ``/posts.json`` post, which carries its topic's slug and title and its raw text."""
+        topic = {"slug": post.get("topic_slug"), "title": post.get("topic_title")}
+        return self.post_row(post, topic, post.get("raw") or html_to_text(post.get("cooked") or ""))
 
     def history(self, window: Window, cursor) -> Page:
         page = cursor or 1
@@ -73,6 +67,11 @@ class Discourse(Reader):
         return Page(posts, cursor=page + 1 if more and data.get("posts") and not reached_start else None)
 
     def search_post(self, post: dict, topic: dict) -> dict:
+        """A ``/search.json`` post: its topic comes separately, and a blurb, not the
+        whole post, is enough to tell a complaint."""
+        return self.post_row(post, topic, html_to_text(post.get("blurb") or ""))
+
+    def post_row(self, post: dict, topic: dict, text: str) -> dict:
         return {
             "source": self.source.name,
             "post_id": str(post["id"]),
@@ -80,6 +79,5 @@ class Discourse(Reader):
             "author": post.get("username"),
             "created_at": utc_iso(post["created_at"]),
             "title": topic.get("title") if post.get("post_number") == 1 else None,
-            # Search gives a blurb, not the whole post: enough to tell a complaint.
-            "text": html_to_text(post.get("blurb") or ""),
+            "text": text,
         }

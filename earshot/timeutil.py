@@ -25,21 +25,7 @@ def utc_iso(value) -> str:
     """
     if isinstance(value, str) and len(value) == 25 and value.endswith("+00:00") and value[10] == "T":
         return value  # already earshot's own shape: most stored rows
-    if isinstance(value, time.struct_time):
-        # feedparser's *_parsed fields are UTC; mktime would read them as local time.
-        value = calendar.timegm(value)
-    if isinstance(value, (int, float)):
-        moment = datetime.fromtimestamp(value, tz=timezone.utc)
-    elif isinstance(value, datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    elif isinstance(value, str) and (moment := _fromisoformat(value)) is not None:
-        pass
-    else:
-        stamp = pd.Timestamp(value)
-        if stamp.tzinfo is None:
-            stamp = stamp.tz_localize("UTC")
-        moment = stamp.tz_convert("UTC").floor("s").to_pydatetime()
-    return moment.astimezone(timezone.utc).replace(microsecond=0).isoformat()
+    return utc_datetime(value).replace(microsecond=0).isoformat()
 
 
 def _fromisoformat(value: str) -> datetime | None:
@@ -63,6 +49,7 @@ def utc_datetime(value) -> datetime:
     datetime.datetime(2023, 11, 8, 13, 44, 0, 250000, tzinfo=datetime.timezone.utc)
     """
     if isinstance(value, time.struct_time):
+        # feedparser's *_parsed fields are UTC; mktime would read them as local time.
         value = calendar.timegm(value)
     if isinstance(value, (int, float)):
         return datetime.fromtimestamp(value, tz=timezone.utc)
