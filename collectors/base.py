@@ -108,7 +108,7 @@ class Reader:
 
     def hosts(self) -> list[str]:
         """Every address this reader talks to (each gets the rate limit)."""
-        return [self.base_url or self.source.url or ""]
+        return [self.source.url or self.base_url]
 
     def option(self, key: str, default=None):
         return self.source.options.get(key, default)

@@ -113,7 +113,7 @@ class Bluesky(Reader):
         handle, password = secret(HANDLE_ENV), secret(PASSWORD_ENV)
         if not (handle and password):
             return None
-        key = (self.base_url, handle)
+        key = self._session_key()
         with _sessions_lock:
             if key not in _sessions:
                 data = self.client.request(
@@ -126,7 +126,7 @@ class Bluesky(Reader):
 
     def _refresh(self, session: Session) -> Session:
         """Swap an expired access token for a new one; log in again if refreshing fails."""
-        key = next(k for k, v in _sessions.items() if v is session)
+        key = self._session_key()
         try:
             data = self.client.request(
                 "POST",
@@ -141,6 +141,10 @@ class Bluesky(Reader):
         with _sessions_lock:
             _sessions[key] = fresh
         return fresh
+
+
+    def _session_key(self) -> tuple[str, str]:
+        return (self.base_url, secret(HANDLE_ENV))
 
 
 def _bearer(session: Session | None) -> dict:

@@ -129,16 +129,18 @@ class FeedReader(Reader):
     kind = "rss"
     has_history = False
 
-    def hosts(self) -> list[str]:
-        return [self.source.url or self.base_url]
-
     def latest(self, state: dict) -> Batch:
-        response = fetch_feed(self.client, self.source.url or self.base_url, state.get("etag"), state.get("last_modified"))
-        if response.not_modified:
-            return Batch([], not_modified=True)
-        posts = [entry_post(self.source.name, entry, response.url) for entry in response.entries]
-        return Batch(
-            posts,
-            state={"etag": response.etag, "last_modified": response.last_modified},
-            warning=response.warning,
-        )
+        return feed_batch(self.client, self.source.name, self.source.url or self.base_url, state)
+
+
+def feed_batch(client: HttpClient, source: str, url: str, state: dict) -> Batch:
+    """Fetch a feed with the validators in ``state``; its posts and the new validators."""
+    response = fetch_feed(client, url, state.get("etag"), state.get("last_modified"))
+    if response.not_modified:
+        return Batch([], not_modified=True)
+    posts = [entry_post(source, entry, response.url) for entry in response.entries]
+    return Batch(
+        posts,
+        state={"etag": response.etag, "last_modified": response.last_modified},
+        warning=response.warning,
+    )

@@ -17,7 +17,7 @@ from datetime import timedelta
 from earshot.timeutil import utc_datetime, utc_iso
 
 from .base import Batch, Page, Reader, Window, epoch, need, secret
-from .feeds import entry_post, fetch_feed
+from .feeds import feed_batch
 
 CLIENT_ID_ENV = "EARSHOT_REDDIT_CLIENT_ID"
 CLIENT_SECRET_ENV = "EARSHOT_REDDIT_CLIENT_SECRET"
@@ -61,15 +61,10 @@ class Reddit(Reader):
 
     def _feed(self, state: dict) -> Batch:
         if self.source.query:
-            url = f"{self.base_url}/r/{self.subreddit}/search.rss"
-            params = f"?q={self.source.query}&restrict_sr=1&sort=new"
+            url = f"{self.base_url}/r/{self.subreddit}/search.rss?q={self.source.query}&restrict_sr=1&sort=new"
         else:
-            url, params = f"{self.base_url}/r/{self.subreddit}/new/.rss", ""
-        response = fetch_feed(self.client, url + params, state.get("etag"), state.get("last_modified"))
-        if response.not_modified:
-            return Batch([], not_modified=True)
-        posts = [entry_post(self.source.name, entry, response.url) for entry in response.entries]
-        return Batch(posts, state={"etag": response.etag, "last_modified": response.last_modified}, warning=response.warning)
+            url = f"{self.base_url}/r/{self.subreddit}/new/.rss"
+        return feed_batch(self.client, self.source.name, url, state)
 
     def _api_listing(self) -> list[dict]:
         if self.source.query:

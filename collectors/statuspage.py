@@ -211,9 +211,6 @@ class StatusPage(Reader):
         # incident.io answers any range; Atlassian's pages span the whole range.
         return timedelta(days=30) if self.incident_io else None
 
-    def hosts(self) -> list[str]:
-        return [self.source.url or self.base_url]
-
     def latest(self, state: dict) -> Batch:
         url = self.source.url or incidents_url(self.base_url)
         return Batch(fetch_status_updates(self.client, self.provider, url))

@@ -177,6 +177,7 @@ def backfill(source, db_path, config_path, since, until, window, min_interval, a
         load_job,
         plan_windows,
     )
+    from collectors.backfill import backfill as run_backfill
     from collectors.http import HttpClient
     from collectors.readers import reader_for
 
@@ -212,7 +213,10 @@ def backfill(source, db_path, config_path, since, until, window, min_interval, a
         db = _open(db_path)
         progress = BarProgress if sys.stderr.isatty() else LogProgress
         try:
-            report = _backfill(db, config, spec, client, start, end, size, progress, restart, min_interval)
+            report = run_backfill(
+                db, config, spec, client, start, end,
+                window=size, progress_factory=progress, restart=restart, min_interval=min_interval,
+            )
         except BackfillError as error:
             click.echo(f"error: {error}", err=True)
             sys.exit(1)
@@ -220,15 +224,6 @@ def backfill(source, db_path, config_path, since, until, window, min_interval, a
             click.echo(f"{source}: stopped; every stored page is kept; run the same command to resume", err=True)
             sys.exit(130)
     click.echo(report.line())
-
-
-def _backfill(db, config, spec, client, start, end, size, progress, restart, min_interval):
-    from collectors.backfill import backfill as run_backfill
-
-    return run_backfill(
-        db, config, spec, client, start, end,
-        window=size, progress_factory=progress, restart=restart, min_interval=min_interval,
-    )
 
 
 @cli.command("import-incidents")

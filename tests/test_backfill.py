@@ -59,10 +59,17 @@ def stored_ids(db, source):
     return {row[0] for row in db.execute("SELECT post_id FROM posts WHERE source = ?", [source]).fetchall()}
 
 
-def run(db, config, name, **options):
+def run(db, config, source, since=SINCE, until=UNTIL, attempts=4, **options):
+    """Backfill ``source`` (a name or a Source) quietly, rate limits off unless ``min_interval`` says."""
+    source = config.source(source) if isinstance(source, str) else source
+    options = {"progress_factory": quiet, "min_interval": 0, **options}
+    with client(attempts=attempts) as http:
+        return backfill(db, config, source, http, since, until, **options)
+
+
+def collect(db, config, name):
     with client() as http:
-        return backfill(db, config, config.source(name), http, SINCE, UNTIL, progress_factory=quiet,
-                        min_interval=0, **options)
+        return collect_source(db, config, config.source(name), http)
 
 
 @pytest.mark.parametrize("name", ["hackernews", "forum", "mastodon", "bluesky", "reddit"])
@@ -88,8 +95,7 @@ def test_reddit_history_reads_comments_after_posts_when_asked(api, tmp_path):
     source = config.source("reddit")
     with_comments = type(source)(**{**source.__dict__, "options": {**source.options, "comments": True}})
     db = open_db(tmp_path / "rc.db")
-    with client() as http:
-        report = backfill(db, config, with_comments, http, SINCE, UNTIL, progress_factory=quiet, min_interval=0)
+    report = run(db, config, with_comments)
     expected = emulator.ids("reddit", SINCE, UNTIL) | emulator.ids("reddit-comments", SINCE, UNTIL)
     assert stored_ids(db, "reddit") == expected
     assert report.new == len(expected) and any(i.startswith("t1_") for i in expected)
@@ -105,8 +111,7 @@ def test_reddit_archive_paging_keeps_posts_sharing_a_second_across_pages(tmp_pat
     with serve(emulator) as base:
         config = config_of(base)
         db = open_db(tmp_path / "ties.db")
-        with client() as http:
-            report = backfill(db, config, config.source("reddit"), http, START, START + DAY, progress_factory=quiet, min_interval=0)
+        report = run(db, config, "reddit", START, START + DAY)
     assert stored_ids(db, "reddit") == emulator.ids("reddit")
     assert report.duplicates == 0
 
@@ -116,8 +121,7 @@ def test_status_page_history_is_backfilled(api, tmp_path, name):
     emulator, config = api
     db = open_db(tmp_path / "s.db")
     since, until = START + 10 * DAY, START + 40 * DAY
-    with client() as http:
-        report = backfill(db, config, config.source(name), http, since, until, progress_factory=quiet, min_interval=0)
+    report = run(db, config, name, since, until)
     stored = {row[0] for row in db.execute("SELECT update_id FROM incident_updates").fetchall()}
     assert stored == emulator.official_update_ids(since, until)
     assert report.what == "official updates" and report.new == 45
@@ -145,9 +149,7 @@ def test_a_window_over_the_hit_cap_is_split(tmp_path):
         config = config_of(base)
         db = open_db(tmp_path / "cap.db")
         lines = io.StringIO()
-        with client() as http:
-            report = backfill(db, config, config.source("hackernews"), http, SINCE, UNTIL,
-                              progress_factory=lambda *a: LogProgress(*a, stream=lines), min_interval=0)
+        report = run(db, config, "hackernews", progress_factory=lambda *a: LogProgress(*a, stream=lines))
     assert stored_ids(db, "hackernews") == emulator.ids("hn", SINCE, UNTIL)
     assert report.new == 300 + 1500
     assert "splitting it in half" in lines.getvalue()
@@ -159,8 +161,7 @@ def test_a_429_storm_is_ridden_out(api, tmp_path):
     emulator.fail("/hn", [429, 429, 503, 429, 429], {"Retry-After": "1"})
     db = open_db(tmp_path / "storm.db")
     started = time.monotonic()
-    with client(attempts=6) as http:
-        report = backfill(db, config, config.source("hackernews"), http, SINCE, UNTIL, progress_factory=quiet, min_interval=0)
+    report = run(db, config, "hackernews", attempts=6)
     assert time.monotonic() - started >= 3.5  # each Retry-After: 1 obeyed
     assert stored_ids(db, "hackernews") == emulator.ids("hn", SINCE, UNTIL)
     assert report.new == len(emulator.ids("hn", SINCE, UNTIL))
@@ -170,11 +171,10 @@ def test_bounded_retries_then_a_clear_error_keeping_what_was_stored(api, tmp_pat
     emulator, config = api
     db = open_db(tmp_path / "fail.db")
     # Let the first window through, then fail every try of the second.
-    with client(attempts=3) as http:
-        first = backfill(db, config, config.source("hackernews"), http, SINCE, SINCE + DAY, progress_factory=quiet, min_interval=0)
-        emulator.fail("/hn", [503] * 3)
-        with pytest.raises(BackfillError) as failure:
-            backfill(db, config, config.source("hackernews"), http, SINCE + DAY, UNTIL, progress_factory=quiet, min_interval=0)
+    first = run(db, config, "hackernews", SINCE, SINCE + DAY, attempts=3)
+    emulator.fail("/hn", [503] * 3)
+    with pytest.raises(BackfillError) as failure:
+        run(db, config, "hackernews", SINCE + DAY, UNTIL, attempts=3)
     message = str(failure.value)
     assert message.startswith("hackernews: window 2023-11-02T00:00:00+00:00..2023-11-03T00:00:00+00:00 failed: HTTP 503")
     assert "gave up after 3 attempts" in message and "run the same command again to resume" in message
@@ -183,8 +183,7 @@ def test_bounded_retries_then_a_clear_error_keeping_what_was_stored(api, tmp_pat
     job = db.execute("SELECT status, error FROM backfill_jobs WHERE since = ?", [(SINCE + DAY).isoformat()]).fetchone()
     assert job[0] == "failed" and "HTTP 503" in job[1]
 
-    with client() as http:  # the server recovered: the same command resumes
-        backfill(db, config, config.source("hackernews"), http, SINCE + DAY, UNTIL, progress_factory=quiet, min_interval=0)
+    run(db, config, "hackernews", SINCE + DAY, UNTIL)  # the server recovered: the same command resumes
     assert stored_ids(db, "hackernews") == emulator.ids("hn", SINCE, UNTIL)
 
 
@@ -241,9 +240,7 @@ def test_progress_bar_shows_windows_posts_and_rate(api, tmp_path):
     emulator, config = api
     screen = io.StringIO()
     db = open_db(tmp_path / "bar.db")
-    with client() as http:
-        backfill(db, config, config.source("hackernews"), http, SINCE, UNTIL,
-                 progress_factory=lambda *a: BarProgress(*a, stream=screen), min_interval=0)
+    run(db, config, "hackernews", progress_factory=lambda *a: BarProgress(*a, stream=screen))
     final = screen.getvalue().split("\r")[-1]
     assert "hackernews: 100%" in final and "3.0/3.0 windows" in final
     assert f"{len(emulator.ids('hn', SINCE, UNTIL)):,} stored" in final
@@ -256,9 +253,8 @@ def test_progress_bar_shows_windows_posts_and_rate(api, tmp_path):
 def test_live_collect_reads_the_newest_and_is_idempotent(api, tmp_path, name, bluesky_login):
     emulator, config = api
     db = open_db(tmp_path / "live.db")
-    with client() as http:
-        first = collect_source(db, config, config.source(name), http)
-        second = collect_source(db, config, config.source(name), http)
+    first = collect(db, config, name)
+    second = collect(db, config, name)
     assert first.ok and first.new > 0, first.line()
     assert second.ok and second.new == 0, second.line()
 
@@ -267,11 +263,10 @@ def test_live_collect_reads_the_newest_and_is_idempotent(api, tmp_path, name, bl
 def test_live_collect_catches_up_on_everything_posted_since_the_last_poll(api, tmp_path, name, bluesky_login):
     emulator, config = api
     db = open_db(tmp_path / "catch-up.db")
-    with client() as http:
-        assert collect_source(db, config, config.source(name), http).ok
-        # More than one page of new posts while we were not looking.
-        new = emulator.publish(130, START + 10 * DAY)
-        report = collect_source(db, config, config.source(name), http)
+    assert collect(db, config, name).ok
+    # More than one page of new posts while we were not looking.
+    new = emulator.publish(130, START + 10 * DAY)
+    report = collect(db, config, name)
     assert report.ok, report.line()
     new_ids = emulator.ids(PLATFORM_OF[name], START + 10 * DAY, START + 11 * DAY)
     assert len(new_ids) == len(new) == 130
@@ -281,12 +276,10 @@ def test_live_collect_catches_up_on_everything_posted_since_the_last_poll(api, t
 def test_mastodon_live_pages_forward_from_the_last_status_seen(api, tmp_path):
     emulator, config = api
     db = open_db(tmp_path / "m.db")
-    with client() as http:
-        collect_source(db, config, config.source("mastodon"), http)
-        newest = {i: s[0]["id"] for i, s in emulator.mastodon.items()}
+    collect(db, config, "mastodon")
+    newest = {i: s[0]["id"] for i, s in emulator.mastodon.items()}
     assert all(f"min_id={newest_id}" not in r for r in emulator.requests for newest_id in newest.values())
-    with client() as http:
-        collect_source(db, config, config.source("mastodon"), http)
+    collect(db, config, "mastodon")
     assert any(f"min_id={newest['mastodon-a']}" in r for r in emulator.requests)
 
 
@@ -295,9 +288,8 @@ def test_bluesky_logs_in_once_and_refreshes_an_expired_token(tmp_path, bluesky_l
     with serve(emulator) as base:
         config = config_of(base)
         db = open_db(tmp_path / "b.db")
-        with client() as http:
-            report = backfill(db, config, config.source("bluesky"), http, SINCE, UNTIL, progress_factory=quiet, min_interval=0)
-            collect_source(db, config, config.source("bluesky"), http)
+        report = run(db, config, "bluesky")
+        collect(db, config, "bluesky")  # a new client: the session is the process's, not the client's
     assert report.new == len(emulator.ids("bluesky", SINCE, UNTIL))
     assert emulator.sessions_created == 1
     assert sum("refreshSession" in r for r in emulator.requests) >= 3
@@ -307,8 +299,7 @@ def test_bluesky_without_a_session_says_which_variables_to_set(api, tmp_path, mo
     emulator, config = api
     monkeypatch.delenv("EARSHOT_BLUESKY_HANDLE", raising=False)
     db = open_db(tmp_path / "b.db")
-    with client() as http:
-        report = collect_source(db, config, config.source("bluesky"), http)
+    report = collect(db, config, "bluesky")
     assert not report.ok
     assert "HTTP 401" in report.error and "EARSHOT_BLUESKY_HANDLE" in report.error
     assert "app-password" not in report.error
@@ -319,8 +310,7 @@ def test_reddit_uses_app_only_oauth_when_credentials_are_set(api, tmp_path, monk
     monkeypatch.setenv("EARSHOT_REDDIT_CLIENT_ID", "earshot-app")
     monkeypatch.setenv("EARSHOT_REDDIT_CLIENT_SECRET", "reddit-secret")
     db = open_db(tmp_path / "r.db")
-    with client() as http:
-        report = collect_source(db, config, config.source("reddit"), http)
+    report = collect(db, config, "reddit")
     assert report.ok and report.new == 100, report.line()
     assert any(r.startswith("/reddit/api/v1/access_token") for r in emulator.requests)
     assert stored_ids(db, "reddit") <= emulator.ids("reddit")
@@ -332,8 +322,7 @@ def test_reddit_without_credentials_reads_the_public_feed(api, tmp_path, monkeyp
     emulator, config = api
     monkeypatch.delenv("EARSHOT_REDDIT_CLIENT_ID", raising=False)
     db = open_db(tmp_path / "r.db")
-    with client() as http:
-        report = collect_source(db, config, config.source("reddit"), http)
+    report = collect(db, config, "reddit")
     assert report.ok and report.new == 5, report.line()
     assert all(post_id.startswith("t3_") for post_id in stored_ids(db, "reddit"))
     assert emulator.requests == ["/reddit/r/ChatGPT/new/.rss?"]
@@ -345,8 +334,7 @@ def test_the_configured_rate_limit_spaces_requests_to_a_host(api, tmp_path):
     slow = type(source)(**{**source.__dict__, "options": {**source.options, "min_interval": 0.5}})
     db = open_db(tmp_path / "slow.db")
     started = time.monotonic()
-    with client() as http:
-        report = backfill(db, config, slow, http, SINCE, UNTIL, progress_factory=quiet)
+    report = run(db, config, slow, min_interval=None)  # the source's own limit
     elapsed = time.monotonic() - started
     assert report.pages == len(emulator.requests) >= 4
     assert elapsed >= (report.pages - 1) * 0.5
