@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from detector.complaints import default_complaint_filter
+from earshot.classifier import default_classifier
 from earshot.config import Config, Source
 from earshot.store import (
     author_hash,
@@ -102,10 +102,9 @@ def store_items(db: sqlite_utils.Database, config: Config, reader: Reader, items
 
 
 def classify_posts(config: Config, source: Source, posts: list[dict]) -> list[dict]:
-    """Give each post its service, hashed author and complaint verdict."""
-    complaint_filter = default_complaint_filter()
-    texts = [f"{p.get('title') or ''}\n{p.get('text') or ''}".strip() for p in posts]
-    verdicts = complaint_filter.predict(texts)
+    """Give each post its service, hashed author and the classifier's verdict."""
+    texts = [post_text(p) for p in posts]
+    verdicts = default_classifier().verdicts(texts)
     rows = []
     for post, text, verdict in zip(posts, texts, verdicts.itertuples(), strict=True):
         row = {k: v for k, v in post.items() if k != "author"}
@@ -115,3 +114,41 @@ def classify_posts(config: Config, source: Source, posts: list[dict]) -> list[di
         row["problem"] = verdict.problem
         rows.append(row)
     return rows
+
+
+def post_text(post: dict) -> str:
+    """What the classifier reads of a post: its title, then its text.
+
+    >>> post_text({"title": "Is ChatGPT down?", "text": "nothing loads"})
+    'Is ChatGPT down?\\nnothing loads'
+    """
+    return f"{post.get('title') or ''}\n{post.get('text') or ''}".strip()
+
+
+def reclassify_posts(db: sqlite_utils.Database, classifier=None, batch: int = 5000) -> tuple[int, int]:
+    """Classify every stored post again (after a new corpus or model);
+    return ``(changed, total)``.
+
+    Only ``is_complaint`` and ``problem`` are rewritten, one transaction per batch.
+    """
+    classifier = classifier or default_classifier()
+    changed = total = 0
+    last = -1
+    while True:
+        rows = list(db.query(
+            "SELECT rowid, title, text, is_complaint, problem FROM posts WHERE rowid > ? ORDER BY rowid LIMIT ?",
+            [last, batch],
+        ))
+        if not rows:
+            return changed, total
+        verdicts = classifier.verdicts([post_text(row) for row in rows])
+        updates = [
+            (int(v.complaint), v.problem, row["rowid"])
+            for row, v in zip(rows, verdicts.itertuples(), strict=True)
+            if (row["is_complaint"], row["problem"]) != (int(v.complaint), v.problem)
+        ]
+        with db.atomic():
+            db.conn.executemany("UPDATE posts SET is_complaint = ?, problem = ? WHERE rowid = ?", updates)
+        changed += len(updates)
+        total += len(rows)
+        last = rows[-1]["rowid"]

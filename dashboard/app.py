@@ -16,7 +16,8 @@ import pandas as pd
 import sqlite_utils
 import streamlit as st
 
-from dashboard.charts import outage_chart
+from dashboard.charts import outage_chart, problem_chart
+from detector import PROBLEM_TYPES, counts_by
 from earshot.analysis import bucket_of, detect, detector_from_config
 from earshot.config import default_db_path, load_config
 from earshot.store import get_meta, load_alerts, load_incident_updates, load_posts
@@ -135,16 +136,42 @@ if len(updates):
         width="stretch",
     )
 
-st.subheader("Complaint posts behind the chart")
 posts = load_posts(db, service=service, since=start, until=end, complaints_only=True)
+posts["problem"] = posts["problem"].fillna("unknown")
+
+st.subheader("What users report")
 if len(posts):
+    step = pd.Timedelta(freq)
+    holding = found[(found["first_bucket"] <= center) & (found["last_bucket"] + step > center)] if center is not None else found.iloc[:0]
+    focus = holding.iloc[0] if len(holding) else None
+    if focus is not None:
+        in_episode = posts[(posts["created_at"] >= focus["first_bucket"]) & (posts["created_at"] < focus["last_bucket"] + step)]
+        scope = f"during the alert from {focus['start']:%H:%M} UTC"
+    else:
+        in_episode, scope = posts, "in view"
+    shares = in_episode["problem"].value_counts()
+    breakdown = pd.DataFrame({"problem": shares.index, "complaints": shares.to_numpy(),
+                              "share": (shares / shares.sum()).to_numpy()})
+    left, right = st.columns([1, 3])
+    left.caption(f"Complaints {scope}, by problem type")
+    left.dataframe(breakdown, column_config={"share": st.column_config.ProgressColumn("share", format="percent",
+                   min_value=0.0, max_value=1.0)}, hide_index=True, width="stretch")
+    right.altair_chart(problem_chart(counts_by(posts, "problem", freq, start=start, end=end)), width="stretch")
+else:
+    st.write("No complaint posts in this range.")
+
+st.subheader("Complaint posts behind the chart")
+if len(posts):
+    chosen = st.multiselect("Problem types", [*PROBLEM_TYPES, "unknown"], default=[], key="problems",
+                            placeholder="all problem types")
+    shown = posts[posts["problem"].isin(chosen)] if chosen else posts
     table = pd.DataFrame(
         {
-            "time (UTC)": posts["created_at"].dt.strftime("%Y-%m-%d %H:%M:%S"),
-            "source": posts["source"],
-            "problem": posts["problem"],
-            "text": (posts["title"].fillna("") + " " + posts["text"].fillna("")).str.strip(),
-            "link": posts["url"].map(safe_link),
+            "time (UTC)": shown["created_at"].dt.strftime("%Y-%m-%d %H:%M:%S"),
+            "source": shown["source"],
+            "problem": shown["problem"],
+            "text": (shown["title"].fillna("") + " " + shown["text"].fillna("")).str.strip(),
+            "link": shown["url"].map(safe_link),
         }
     ).iloc[::-1]
     st.dataframe(

@@ -76,3 +76,31 @@ def outage_chart(result: pd.DataFrame, found: pd.DataFrame, updates: pd.DataFram
             .encode(x="time:T", y=alt.value(4), text="stage:N", color=color)
         )
     return alt.layer(*layers).properties(height=380)
+
+
+PROBLEM_COLORS = {
+    "down": "#d62728",
+    "errors": "#ff7f0e",
+    "api": "#9467bd",
+    "capacity": "#8c564b",
+    "login": "#e377c2",
+    "slow": "#17becf",
+}
+
+
+def problem_chart(by_problem: pd.DataFrame) -> alt.Chart:
+    """Complaints per bucket stacked by problem type (one column per type,
+    as :func:`detector.counts_by` gives them)."""
+    frame = by_problem.reset_index(names="time").melt("time", var_name="problem", value_name="complaints")
+    return (
+        alt.Chart(frame[frame["complaints"] > 0])
+        .mark_bar()
+        .encode(
+            x=alt.X("time:T", title="time (UTC)", axis=alt.Axis(format="%b %d %H:%M")),
+            y=alt.Y("complaints:Q", stack="zero", title="complaints per bucket"),
+            color=alt.Color("problem:N", scale=alt.Scale(domain=list(PROBLEM_COLORS), range=list(PROBLEM_COLORS.values())),
+                            legend=alt.Legend(title="problem", orient="top")),
+            tooltip=[alt.Tooltip("time:T", format="%Y-%m-%d %H:%M"), "problem:N", "complaints:Q"],
+        )
+        .properties(height=220)
+    )

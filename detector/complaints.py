@@ -1,75 +1,291 @@
-"""Complaint filter v0: rules that say whether a post reports the service failing.
+"""Which posts report a problem: a learned classifier, with rules as fallback and features.
 
-A post is a complaint when it describes the service not working *now*
-("is chatgpt down?", "API returning 502s", "at capacity again"); a post that
-merely mentions the service, or talks about a past outage, is not.
+A post is a complaint when it describes the service failing *now* ("is
+chatgpt down?", "API returning 502s", "at capacity again"); a post that merely
+mentions the service, talks about a past outage, or about another service's
+outage, is not. Each complaint gets a problem type from :data:`PROBLEM_TYPES`.
 
-Every filter has the same seam, ``predict(texts) -> DataFrame`` with columns
-``complaint`` (bool), ``probability`` and ``problem``, so a learned
-classifier can take the rules' place without touching its callers.
+Both filters here answer in the same three ways:
+
+- ``predict(texts)``: one label per text, ``"none"`` or a problem type
+  (scikit-learn's convention, so ``cross_val_predict`` and ``clone`` work);
+- ``verdicts(texts)``: a DataFrame with ``complaint`` (bool), ``probability``
+  and ``problem`` (None when not a complaint), one row per text;
+- ``classify(text)``: the same for one text, as a dict.
+
+The rules need no training:
 
 >>> RuleComplaintFilter().classify("anyone else getting 'network error' on chatgpt?")
 {'complaint': True, 'probability': 1.0, 'problem': 'errors'}
 >>> RuleComplaintFilter().classify("ChatGPT wrote my error handler")
 {'complaint': False, 'probability': 0.0, 'problem': None}
+
+The classifier learns from labelled posts (earshot trains it from
+``data/labels``; see :mod:`earshot.classifier`):
+
+>>> texts = ["is chatgpt down?", "chatgpt down for anyone else?", "API returning 502s",
+...          "getting 500s from the API", "ChatGPT wrote my poem", "I love ChatGPT"]
+>>> labels = ["down", "down", "api", "api", "none", "none"]
+>>> model = ComplaintClassifier().fit(texts, labels)
+>>> model.predict(["is chatgpt down right now?"]).tolist()
+['down']
+>>> model.classes_.tolist()
+['api', 'down', 'none']
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion, make_pipeline
 
 PROBLEM_TYPES = ("down", "errors", "capacity", "api", "login", "slow")
+NOT_A_COMPLAINT = "none"
+LABELS = (NOT_A_COMPLAINT, *PROBLEM_TYPES)
+VERDICT_COLUMNS = ["complaint", "probability", "problem"]
 
 # Checked in order; the first problem type whose pattern matches wins, so the
-# more specific types come before the catch-all "down".
+# more specific types come before the catch-all "down". A few phrases in
+# Spanish, German, French, Portuguese and Japanese keep the fallback useful
+# beyond English.
 PROBLEM_PATTERNS: dict[str, str] = {
     "login": r"\b(can'?t|cannot|unable to|won'?t let me|not able to) (log ?in|sign ?in)\b"
-    r"|\blog ?in (is )?(broken|failing|fails|error|loop)\b|\bkeeps? logging me out\b|\blogged out (again|randomly)\b",
-    "capacity": r"\bat capacity\b|\btoo many requests\b|\brate ?limit(ed)? (again|for no reason)\b|\boverloaded\b",
+    r"|\blog ?in (is )?(broken|failing|fails|error|loop)\b|\bkeeps? logging me out\b|\blogged out (again|randomly)\b"
+    r"|no puedo iniciar sesi[oó]n|kann mich nicht .{0,20}einloggen|impossible de me connecter"
+    r"|n[aã]o consigo (fazer )?login|ログインできない",
+    "capacity": r"\bat capacity\b|\btoo many requests\b|\brate ?limit(ed)? (again|for no reason)\b|\boverloaded\b"
+    r"|capacidad m[aá]xima|ausgelastet|pleine capacit[eé]|混雑",
     "api": r"\b(api|endpoint|requests?|completions?|calls?)\b.{0,40}(\b50[0234]s?\b|\b429s?\b|timing out|time-?outs?\b|timed out)"
     r"|\b(returning|throwing|getting|got) (http )?50[0234]s?\b|\b(bad gateway|service unavailable|gateway time-?out)\b",
     "errors": r"\bnetwork error\b|\bsomething went wrong\b|\berror in (the )?(message|body) stream\b"
     r"|\ban error occurred\b|\berror generating\b|\bconversation not found\b|\bkeeps? (erroring|giving errors?)\b"
-    r"|\bgetting (an? |this )?errors?\b|\bhmm\.\.\.something seems to have gone wrong\b",
-    "slow": r"\b(so|super|very|extremely|painfully|really) slow\b|\btaking forever\b|\bslow as\b|\bhuge latency\b",
+    r"|\bgetting (an? |this )?errors?\b|\bhmm\.\.\.something seems to have gone wrong\b"
+    r"|error de red|algo sali[oó] mal|netzwerkfehler|schiefgelaufen|erreur r[eé]seau|erro de rede|algo deu errado"
+    r"|ネットワークエラー|問題が発生",
+    "slow": r"\b(so|super|very|extremely|painfully|really) slow\b|\btaking forever\b|\bslow as\b|\bhuge latency\b"
+    r"|muy lento|lent[ií]simo|extrem langsam|super lent|muito lento|遅い|重い",
     "down": r"\bis (chat ?gpt|openai|the api|it) down\b|\b(chat ?gpt|openai|api|it'?s|site)( is| seems)? down\b"
     r"|\bdown for (anyone|everyone|me)\b|\b(outage|not loading|won'?t load|doesn'?t load|unavailable)\b"
-    r"|\b(not|stopped) (working|responding)\b|\bdead (again|for me)\b|\bblank (page|screen)\b",
+    r"|\b(not|stopped) (working|responding)\b|\bdead (again|for me)\b|\bblank (page|screen)\b"
+    r"|se cay[oó]|ca[ií]do|no carga|no funciona|fora do ar|\bcaiu\b|n[aã]o carrega|en panne|ne marche plus"
+    r"|funktioniert (gerade )?nicht|ausgefallen|st[oö]rung|落ちて|繋がらない|障害",
 }
 
 # Talk about an outage that is over, or that is elsewhere, is not a report.
 NOT_A_REPORT = re.compile(
     r"\b(last (week|month|year|night)'?s?|yesterday'?s?|post-?mortem|remember when|back when|was down (yesterday|last))\b",
-    re.I,
 )
 
-_COMPILED = {problem: re.compile(pattern, re.I) for problem, pattern in PROBLEM_PATTERNS.items()}
+# Cues that a post is *not* a report, used only as features: the classifier
+# learns how much each one counts against the problem words beside it.
+CUE_PATTERNS: dict[str, str] = {
+    "other_service": r"\b(claude|anthropic|gemini|bard|copilot|mistral|le chat|perplexity|grok|llama|cohere|groq"
+    r"|midjourney|slack|discord|github|aws|azure|cloudflare|fastly|heroku|netflix|whatsapp|instagram|twitter|reddit"
+    r"|bluesky|mastodon|my instance|teams|microsoft 365|telekom|orange|isp|wi-?fi|wlan|router|line)\b",
+    "recovered": r"\b(back up|back to normal|working again|works again|it'?s back|came back|is back|fixed|resolved"
+    r"|recover(ed|ing)|all good|crisis averted|nevermind|never mind)\b|funciona otra vez|volvi[oó]|wieder|remarche"
+    r"|revenu|voltou|復旧|直った",
+    "howto": r"\b(how (do|can|to|should)|tutorial|guide|best practices?|explained|explain|write (me )?an?|tips?"
+    r"|question about|what does|feature request|show hn|ask hn|tell hn|announc\w*)\b|c[oó]mo |wie |comment |como |方法",
+    "fine_here": r"\b(works (fine )?for me|fine (for me|here)|no (problems|issues) (here|on my end)|not down for me"
+    r"|working (fine|normal)|works on my machine)\b|me funciona bien|funktioniert alles|marche très bien"
+    r"|funcionando normal|普通に使え",
+}
+
+# Patterns are lower case and matched against lowered text: several times
+# faster than re.IGNORECASE, which matters at ten thousand posts a second.
+_COMPILED = {problem: re.compile(pattern) for problem, pattern in PROBLEM_PATTERNS.items()}
+_CUES = {cue: re.compile(pattern) for cue, pattern in CUE_PATTERNS.items()}
+
+
+def _verdict_frame(complaint, probability, problem) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"complaint": np.asarray(complaint, dtype=bool), "probability": np.asarray(probability, dtype=float),
+         "problem": pd.Series(problem, dtype=object)},
+        columns=VERDICT_COLUMNS,
+    )
 
 
 class RuleComplaintFilter:
     """Regular-expression complaint filter; probabilities are 0 or 1."""
 
-    def classify(self, text: str) -> dict:
-        """Classify one post: ``{'complaint', 'probability', 'problem'}``."""
-        text = text or ""
+    def label(self, text: str) -> str:
+        """``"none"`` or the first problem type whose pattern matches."""
+        text = (text or "").lower()
         if not NOT_A_REPORT.search(text):
             for problem, pattern in _COMPILED.items():
                 if pattern.search(text):
-                    return {"complaint": True, "probability": 1.0, "problem": problem}
-        return {"complaint": False, "probability": 0.0, "problem": None}
+                    return problem
+        return NOT_A_COMPLAINT
 
-    def predict(self, texts: Iterable[str]) -> pd.DataFrame:
-        """Classify many posts at once; one row per text, in order."""
-        return pd.DataFrame(
-            [self.classify(t) for t in texts], columns=["complaint", "probability", "problem"]
-        ).astype({"complaint": bool, "probability": float})
+    def predict(self, texts: Iterable[str]) -> np.ndarray:
+        """One label per text: ``"none"`` or a problem type."""
+        return np.array([self.label(t) for t in texts], dtype=object)
+
+    def verdicts(self, texts: Iterable[str]) -> pd.DataFrame:
+        """One row per text: ``complaint``, ``probability``, ``problem``."""
+        labels = self.predict(texts)
+        complaint = labels != NOT_A_COMPLAINT
+        return _verdict_frame(complaint, complaint.astype(float), np.where(complaint, labels, None))
+
+    def classify(self, text: str) -> dict:
+        """Classify one post: ``{'complaint', 'probability', 'problem'}``."""
+        return _first_verdict(self.verdicts([text]))
 
 
-@functools.cache
-def default_complaint_filter() -> RuleComplaintFilter:
-    """The filter collectors and the CLI use today (built once per process)."""
-    return RuleComplaintFilter()
+def _first_verdict(frame: pd.DataFrame) -> dict:
+    row = frame.iloc[0]
+    return {"complaint": bool(row["complaint"]), "probability": round(float(row["probability"]), 4),
+            "problem": row["problem"]}
+
+
+class RuleFeatures(TransformerMixin, BaseEstimator):
+    """The rules as features: one column per problem pattern, one for talk
+    about a past outage and one per cue of :data:`CUE_PATTERNS`, each
+    ``weight`` where it matches and 0 elsewhere.
+
+    >>> features = RuleFeatures()
+    >>> matrix = features.fit_transform(["chatgpt is down", "claude is not loading"]).toarray()
+    >>> [name for name, on in zip(features.get_feature_names_out(), matrix[1]) if on]
+    ['rule_down', 'rule_other_service']
+    """
+
+    def __init__(self, weight: float = 1.0):
+        self.weight = weight
+
+    def fit(self, texts, y=None):
+        return self
+
+    def transform(self, texts) -> sp.csr_matrix:
+        patterns = [*_COMPILED.values(), NOT_A_REPORT, *_CUES.values()]
+        rows, cols = [], []
+        for row, text in enumerate(texts):
+            text = text.lower()
+            for col, pattern in enumerate(patterns):
+                if pattern.search(text):
+                    rows.append(row)
+                    cols.append(col)
+        data = np.full(len(rows), float(self.weight))
+        return sp.csr_matrix((data, (rows, cols)), shape=(len(texts), len(patterns)))
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        return np.array([f"rule_{name}" for name in [*PROBLEM_PATTERNS, "past", *CUE_PATTERNS]], dtype=object)
+
+
+class ComplaintClassifier(ClassifierMixin, BaseEstimator):
+    """TF-IDF word and character n-grams, plus the rules, into one logistic
+    regression over ``"none"`` and the six problem types.
+
+    A post is a complaint when the probability of every problem type together
+    (one minus that of ``"none"``) reaches ``threshold``; its problem is the
+    likeliest type.
+
+    Parameters
+    ----------
+    C : inverse regularisation strength of the logistic regression.
+    word_ngrams, char_ngrams : n-gram ranges of the word and character (within
+        word boundaries) TF-IDF features.
+    min_df : ignore n-grams seen in fewer labelled posts than this.
+    rule_weight : value of a matching rule's feature (0 turns the rules off).
+    threshold : complaint probability from which a post counts as a complaint.
+    max_chars : only the first this many characters of a post are read; a
+        complaint says what is wrong early, and long posts would cost time.
+    class_weight : passed to the logistic regression.
+    """
+
+    def __init__(
+        self,
+        C: float = 10.0,
+        word_ngrams: tuple[int, int] = (1, 2),
+        char_ngrams: tuple[int, int] = (2, 4),
+        min_df: int = 1,
+        rule_weight: float = 1.0,
+        threshold: float = 0.5,
+        max_chars: int = 600,
+        class_weight: str | None = "balanced",
+    ):
+        self.C = C
+        self.word_ngrams = word_ngrams
+        self.char_ngrams = char_ngrams
+        self.min_df = min_df
+        self.rule_weight = rule_weight
+        self.threshold = threshold
+        self.max_chars = max_chars
+        self.class_weight = class_weight
+
+    def _clip(self, texts) -> list[str]:
+        return [(t or "")[: self.max_chars].lower() for t in texts]
+
+    def fit(self, texts, labels):
+        """Learn from ``texts`` and their ``labels`` (``"none"`` or a problem type)."""
+        labels = np.asarray(labels, dtype=object)
+        unknown = set(labels) - set(LABELS)
+        if unknown:
+            raise ValueError(f"unknown labels {sorted(unknown)}; expected some of {list(LABELS)}")
+        features = FeatureUnion([
+            ("words", TfidfVectorizer(ngram_range=tuple(self.word_ngrams), min_df=self.min_df, sublinear_tf=True,
+                                      lowercase=False, token_pattern=r"(?u)\b\w+\b")),
+            ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(self.char_ngrams), min_df=self.min_df,
+                                      sublinear_tf=True, lowercase=False)),
+            ("rules", RuleFeatures(weight=self.rule_weight)),
+        ])
+        self.pipeline_ = make_pipeline(
+            features, LogisticRegression(C=self.C, max_iter=2000, class_weight=self.class_weight)
+        )
+        self.pipeline_.fit(self._clip(texts), labels)
+        self.classes_ = self.pipeline_.classes_
+        return self
+
+    def predict_proba(self, texts) -> np.ndarray:
+        """Probability of each of ``classes_``, one row per text."""
+        return self.pipeline_.predict_proba(self._clip(texts))
+
+    def verdicts(self, texts) -> pd.DataFrame:
+        """One row per text: ``complaint``, ``probability``, ``problem``."""
+        texts = list(texts)
+        if not texts:
+            return _verdict_frame([], [], [])
+        proba = self.predict_proba(texts)
+        classes = self.classes_
+        is_problem = classes != NOT_A_COMPLAINT
+        probability = proba[:, is_problem].sum(axis=1)
+        complaint = probability >= self.threshold
+        likeliest = classes[is_problem][proba[:, is_problem].argmax(axis=1)]
+        return _verdict_frame(complaint, probability, np.where(complaint, likeliest, None))
+
+    def predict(self, texts) -> np.ndarray:
+        """One label per text: ``"none"`` or a problem type."""
+        verdicts = self.verdicts(texts)
+        return verdicts["problem"].where(verdicts["complaint"], NOT_A_COMPLAINT).to_numpy(dtype=object)
+
+    def classify(self, text: str) -> dict:
+        """Classify one post: ``{'complaint', 'probability', 'problem'}``."""
+        return _first_verdict(self.verdicts([text]))
+
+
+def complaint_scores(labels, predicted) -> dict:
+    """How well ``predicted`` labels match the true ``labels``: precision,
+    recall and F1 of complaint vs not, and the accuracy of the problem type
+    on the complaints both agree are complaints.
+
+    >>> complaint_scores(["down", "api", "none", "none"], ["down", "errors", "down", "none"])
+    {'precision': 0.6667, 'recall': 1.0, 'f1': 0.8, 'problem_accuracy': 0.5, 'posts': 4}
+    """
+    labels = np.asarray(labels, dtype=object)
+    predicted = np.asarray(predicted, dtype=object)
+    actual, said = labels != NOT_A_COMPLAINT, predicted != NOT_A_COMPLAINT
+    hits = int((actual & said).sum())
+    precision = hits / said.sum() if said.any() else 0.0
+    recall = hits / actual.sum() if actual.any() else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    both = actual & said
+    accuracy = float((labels[both] == predicted[both]).mean()) if both.any() else 0.0
+    return {"precision": round(float(precision), 4), "recall": round(float(recall), 4), "f1": round(float(f1), 4),
+            "problem_accuracy": round(accuracy, 4), "posts": len(labels)}

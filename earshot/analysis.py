@@ -15,6 +15,7 @@ from detector import (
     RollingBaselineDetector,
     complaint_counts,
     episodes,
+    first_reports,
     match_incidents,
     official_incidents,
     summarize,
@@ -41,12 +42,17 @@ def detector_from_config(config: Config, **overrides) -> RollingBaselineDetector
 def detect(db: sqlite_utils.Database, config: Config, service: str, since=None, until=None, detector=None):
     """Run the detector over a service's stored complaints.
 
+    Unless ``[detector] unique_reporters = false``, only each author's first
+    complaint per bucket counts (see :func:`detector.first_reports`).
+
     Returns ``(result, found)``: the per-bucket frame of
     :meth:`RollingBaselineDetector.fit_predict` and one row per episode, with
     the ``sources`` whose complaints fell inside it.
     """
     freq = bucket_of(config)
     complaints = load_posts(db, service=service, since=since, until=until, complaints_only=True)
+    if config.detector.get("unique_reporters", True):
+        complaints = first_reports(complaints, freq)
     detector = detector or detector_from_config(config)
     start = since if since is not None else (complaints["created_at"].min() if len(complaints) else None)
     end = until if until is not None else (complaints["created_at"].max() if len(complaints) else None)

@@ -334,25 +334,59 @@ def evaluate(db_path, config_path, service, as_json):
 
 
 @cli.command()
-def classify():
+@click.option("--rules", is_flag=True, help="Use the rules alone, not the trained classifier.")
+@click.option("--reclassify", is_flag=True, help="Instead of reading stdin, classify every post stored in --db again.")
+@db_option()
+def classify(rules, reclassify, db_path):
     """Classify posts read from stdin, one per line, as complaints or not.
 
-    Prints one JSON object per line: `complaint`, `probability`, `problem`
-    (down, errors, capacity, api, login, slow, or null) and the `text`.
+    Prints one JSON object per line: `complaint`, `probability` (that the
+    post reports a problem), `problem` (down, errors, capacity, api, login,
+    slow, or null) and the `text`.
+
+    The classifier is trained from data/labels on first use (a few seconds)
+    and cached; later runs load it.
 
     \b
     Example:
       $ echo "anyone else getting 'network error' on chatgpt?" | earshot classify
-      {"complaint": true, "probability": 1.0, "problem": "errors", "text": "anyone else ..."}
-    """
-    from detector.complaints import default_complaint_filter
+      {"complaint": true, "probability": 0.9712, "problem": "errors", "text": "anyone else ..."}
 
-    complaint_filter = default_complaint_filter()
+    With --reclassify it rewrites `is_complaint` and `problem` of every post
+    already stored, e.g. after the labelled corpus changed.
+    """
+    from detector.complaints import RuleComplaintFilter
+
+    from .classifier import default_classifier
+
+    classifier = RuleComplaintFilter() if rules else default_classifier()
+    if reclassify:
+        from collectors.collect import reclassify_posts
+
+        changed, total = reclassify_posts(_open(db_path), classifier)
+        click.echo(f"{total} posts classified again, {changed} changed")
+        return
+    # Batches keep a pipe fast; a terminal gets each answer as soon as it is typed.
+    batch_size = 1 if sys.stdin.isatty() else 1000
+    batch: list[str] = []
     for line in sys.stdin:
         text = line.rstrip("\n")
-        if not text.strip():
-            continue
-        click.echo(json.dumps({**complaint_filter.classify(text), "text": text}, ensure_ascii=False))
+        if text.strip():
+            batch.append(text)
+        if len(batch) >= batch_size:
+            _print_verdicts(classifier, batch)
+            batch = []
+    _print_verdicts(classifier, batch)
+
+
+def _print_verdicts(classifier, texts: list[str]) -> None:
+    if not texts:
+        return
+    verdicts = classifier.verdicts(texts)
+    for text, verdict in zip(texts, verdicts.itertuples(), strict=True):
+        record = {"complaint": bool(verdict.complaint), "probability": round(float(verdict.probability), 4),
+                  "problem": verdict.problem, "text": text}
+        click.echo(json.dumps(record, ensure_ascii=False))
 
 
 @cli.command()

@@ -9,6 +9,15 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def pytest_configure(config):
+    """Keep the trained classifier of a test run out of the user's own cache
+    (subprocesses inherit the variable, so they share the run's model)."""
+    import os
+    import tempfile
+
+    os.environ.setdefault("EARSHOT_CACHE_DIR", tempfile.mkdtemp(prefix="earshot-cache-"))
 REPO = Path(__file__).resolve().parent.parent
 
 

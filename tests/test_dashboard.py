@@ -7,6 +7,7 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from detector import PROBLEM_TYPES
 from earshot.analysis import detect
 from earshot.config import load_config
 from earshot.store import open_db, replace_alerts, store_incident_updates, store_posts
@@ -25,7 +26,7 @@ def run_app(monkeypatch, db_path) -> AppTest:
 
 def chart_spec(app) -> tuple[dict, dict]:
     """The Vega-Lite spec the app sent, and its datasets decoded from Arrow."""
-    (chart,) = app.get("vega_lite_chart")
+    chart = app.get("vega_lite_chart")[0]
     datasets = {d.name: pa.ipc.open_stream(d.data.data).read_pandas() for d in chart.proto.datasets}
     return json.loads(chart.proto.spec), datasets
 
@@ -49,7 +50,7 @@ def test_demo_opens_on_the_biggest_alert_with_the_official_timeline(monkeypatch,
     assert {"rect", "area", "line", "rule", "text"} <= set(layers)
     assert set(layers["rule"]["stage"]) == {"investigating", "identified", "monitoring", "resolved"}
     assert layers["rect"]["alert_from"].min().isoformat() == "2023-11-08T13:40:00+00:00"
-    official, posts = app.dataframe
+    official, _, posts = app.dataframe
     assert "Major Outage across ChatGPT and API" in set(official.value["incident"])
     assert len(posts.value) > 100 and set(posts.value["source"]) >= {"reddit-chatgpt", "openai-forum"}
 
@@ -62,9 +63,27 @@ def test_choosing_another_alert_moves_the_view(monkeypatch, demo_db):
     assert not app.exception
     assert metrics(app)["earshot alert"] == "16:20 UTC"
     assert metrics(app)["First official post"] == "16:27 UTC"
-    assert "login" in set(app.dataframe[1].value["problem"])
+    assert "login" in set(app.dataframe[-1].value["problem"])
     app.slider(key="hours").set_value(2).run()
     assert not app.exception
+
+
+def test_a_spike_breaks_down_by_problem_type(monkeypatch, demo_db):
+    app = run_app(monkeypatch, demo_db)
+    _, breakdown, posts = app.dataframe
+    shares = breakdown.value.set_index("problem")
+    assert {"down", "errors", "api"} <= set(shares.index) <= {*PROBLEM_TYPES, "unknown"}
+    assert shares["share"].sum() == pytest.approx(1.0)
+    # The breakdown covers the alert episode only; the table below covers the whole view.
+    assert shares["complaints"].sum() < len(posts.value)
+    assert any("during the alert from 13:45 UTC" in c.value for c in app.caption)
+    stacked = app.get("vega_lite_chart")[1]
+    spec = json.loads(stacked.proto.spec)
+    assert spec["mark"]["type"] == "bar" and spec["encoding"]["color"]["field"] == "problem"
+
+    app.multiselect(key="problems").set_value(["api"]).run()
+    assert not app.exception
+    assert set(app.dataframe[-1].value["problem"]) == {"api"}
 
 
 @pytest.fixture
@@ -97,7 +116,7 @@ def hostile_db(tmp_path):
 
 def test_untrusted_text_stays_text_and_only_http_links_survive(monkeypatch, hostile_db):
     app = run_app(monkeypatch, hostile_db)
-    official, posts = app.dataframe
+    official, _, posts = app.dataframe
     assert all("<script>alert('x')</script>" in text for text in posts.value["text"])
     links = [link for link in posts.value["link"] if isinstance(link, str)]
     assert links and all(link.startswith("https://") for link in links)

@@ -40,3 +40,11 @@ def test_readme_backfill_dry_run_is_what_backfill_prints(tmp_path):
     result = earshot(*command.split()[1:3], *command.split()[5:], "--db", tmp_path / "x.db")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == block.strip()
+
+
+def test_readme_classify_output_is_what_classify_prints():
+    match = re.search(r'\$ printf "(.*?)" \| earshot classify\n(.*?)```', readme(), re.S)
+    lines = match.group(1).replace("\\n", "\n")
+    shown = [json.loads(line) for line in match.group(2).strip().splitlines()]
+    result = earshot("classify", input=lines)
+    assert [json.loads(line) for line in result.stdout.splitlines()] == shown

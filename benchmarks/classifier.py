@@ -1,0 +1,88 @@
+"""How well and how fast earshot tells complaints from chatter.
+
+    python benchmarks/classifier.py
+
+Prints, for the trained classifier and for the rules alone:
+- stratified 5-fold cross-validation over ``data/labels/train`` (folds
+  stratified by label, so every problem type is in every fold);
+- the held-out split ``data/labels/heldout``, written separately and never
+  trained on, scored against a classifier fitted on all of ``train``;
+- the same split per language and per writing style;
+- posts classified per second on one core (BLAS and OpenMP held to one
+  thread; the text features are single-threaded Python anyway).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from threadpoolctl import threadpool_limits
+
+from detector.complaints import (
+    ComplaintClassifier,
+    RuleComplaintFilter,
+    complaint_scores,
+)
+from earshot.classifier import load_labels
+
+FOLDS = 5
+SEED = 0
+SPEED_POSTS = 50_000
+
+
+def score_line(name: str, scores: dict) -> str:
+    return (f"{name:<34} {scores['posts']:>6,}  P {scores['precision']:.3f}  R {scores['recall']:.3f}  "
+            f"F1 {scores['f1']:.3f}  type acc {scores['problem_accuracy']:.3f}")
+
+
+def by_group(frame: pd.DataFrame, predicted: np.ndarray, column: str) -> list[str]:
+    lines = []
+    for value, rows in frame.groupby(column):
+        lines.append(score_line(f"  {column} {value}", complaint_scores(rows["label"], predicted[rows.index])))
+    return lines
+
+
+def main() -> None:
+    train, heldout = load_labels("train"), load_labels("heldout")
+    counts = train["label"].value_counts()
+    print(f"train: {len(train):,} posts ({(train['label'] != 'none').sum():,} complaints; "
+          + ", ".join(f"{k} {v}" for k, v in counts.items()) + f"); held out: {len(heldout):,}")
+    texts, labels = train["text"].tolist(), train["label"].to_numpy(dtype=object)
+    rules = RuleComplaintFilter()
+
+    with threadpool_limits(1):
+        folds = StratifiedKFold(FOLDS, shuffle=True, random_state=SEED)
+        started = time.perf_counter()
+        cv_predicted = cross_val_predict(ComplaintClassifier(), texts, labels, cv=folds)
+        print(f"\n{FOLDS}-fold cross-validation on train ({time.perf_counter() - started:.1f} s)")
+        print(score_line("classifier", complaint_scores(labels, cv_predicted)))
+        print(score_line("rules alone", complaint_scores(labels, rules.predict(texts))))
+        print("\n".join(by_group(train, cv_predicted, "lang")))
+
+        started = time.perf_counter()
+        model = ComplaintClassifier().fit(texts, labels)
+        fit_seconds = time.perf_counter() - started
+        held_predicted = model.predict(heldout["text"].tolist())
+        print(f"\nheld-out split (classifier fitted on all of train in {fit_seconds:.1f} s)")
+        print(score_line("classifier", complaint_scores(heldout["label"], held_predicted)))
+        print(score_line("rules alone", complaint_scores(heldout["label"], rules.predict(heldout["text"]))))
+        print("\n".join(by_group(heldout, held_predicted, "lang")))
+        print("\n".join(by_group(heldout, held_predicted, "style")))
+
+        corpus = texts + heldout["text"].tolist()
+        short = (corpus * (SPEED_POSTS // len(corpus) + 1))[:SPEED_POSTS]
+        # Forum posts carry a body: five corpus posts joined stand in for one.
+        long = [" ".join(short[i:i + 5]) for i in range(0, SPEED_POSTS, 5)]
+        for posts in (short, long):
+            print(f"\nspeed, one core, {len(posts):,} posts of {np.mean([len(p) for p in posts]):.0f} characters on average")
+            for name, fn in (("classifier", model.verdicts), ("rules alone", rules.verdicts)):
+                started = time.perf_counter()
+                fn(posts)
+                seconds = time.perf_counter() - started
+                print(f"{name:<34} {len(posts) / seconds:>10,.0f} posts/s")
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""The complaint classifier: its corpus, its quality on the held-out split, its
+cache, and the places that use it (collectors, CLI, detector counts)."""
+
+import json
+import warnings
+from email.utils import format_datetime
+from xml.sax.saxutils import escape
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from collectors.collect import collect_all, post_text
+from detector import first_reports
+from detector.complaints import (
+    LABELS,
+    ComplaintClassifier,
+    RuleComplaintFilter,
+    complaint_scores,
+)
+from earshot.analysis import detect
+from earshot.classifier import (
+    LABELS_DIR,
+    classifier_or_rules,
+    default_classifier,
+    load_classifier,
+    load_labels,
+    model_path,
+)
+from earshot.config import parse_config
+from earshot.store import load_posts, open_db, store_posts
+from tests.test_cli import earshot
+from tests.test_collect import fast_client
+
+LANGUAGES = {"en", "es", "de", "fr", "pt", "ja"}
+
+
+def normalised(texts) -> set[str]:
+    return {" ".join(t.lower().split()) for t in texts}
+
+
+def test_the_corpus_is_big_labelled_and_multilingual():
+    train, heldout = load_labels("train"), load_labels("heldout")
+    assert len(train) + len(heldout) >= 2000
+    for split in (train, heldout):
+        assert set(split["label"]) == set(LABELS)
+        assert set(split["lang"]) == LANGUAGES
+        assert (split["text"].str.len() > 0).all()
+    assert len(normalised(train["text"])) == len(train), "a post is in the training split twice"
+    assert not normalised(train["text"]) & normalised(heldout["text"]), "a held-out post is also in training"
+    assert set(train["style"]) >= {"reddit", "forum", "hackernews", "mastodon"}
+
+
+def test_the_classifier_beats_the_rules_on_posts_it_never_saw():
+    heldout = load_labels("heldout")
+    model = default_classifier()
+    learned = complaint_scores(heldout["label"], model.predict(heldout["text"]))
+    rules = complaint_scores(heldout["label"], RuleComplaintFilter().predict(heldout["text"]))
+    assert learned["f1"] >= 0.9, learned
+    assert learned["f1"] > rules["f1"] + 0.2, (learned, rules)
+    assert learned["problem_accuracy"] >= 0.9, learned
+    for lang, rows in heldout.groupby("lang"):
+        assert complaint_scores(rows["label"], model.predict(rows["text"]))["recall"] >= 0.8, lang
+
+
+def test_verdicts_agree_with_predict_and_probabilities():
+    texts = load_labels("heldout")["text"].tolist()[:60]
+    model = default_classifier()
+    verdicts = model.verdicts(texts)
+    assert list(verdicts.columns) == ["complaint", "probability", "problem"]
+    assert verdicts["probability"].between(0, 1).all()
+    assert (verdicts["complaint"] == (verdicts["probability"] >= model.threshold)).all()
+    assert verdicts.loc[verdicts["complaint"], "problem"].isin(LABELS[1:]).all()
+    assert verdicts.loc[~verdicts["complaint"], "problem"].isna().all()
+    labels = model.predict(texts)
+    assert list(labels) == [p if c else "none" for c, p in zip(verdicts["complaint"], verdicts["problem"])]
+    assert model.verdicts([]).empty
+
+
+def test_training_is_reproducible_and_an_estimator():
+    train = load_labels("train")
+    texts, labels = train["text"].tolist(), train["label"].tolist()
+    first = ComplaintClassifier(C=3.0).fit(texts, labels)
+    again = clone(first).fit(texts, labels)
+    assert again.get_params()["C"] == 3.0 and not hasattr(clone(first), "pipeline_")
+    probe = load_labels("heldout")["text"].tolist()
+    assert np.array_equal(first.predict_proba(probe), again.predict_proba(probe))
+    with pytest.raises(ValueError, match="unknown labels"):
+        ComplaintClassifier().fit(["a", "b"], ["down", "broken"])
+
+
+def test_the_model_is_trained_once_and_cached_per_corpus_and_sklearn(tmp_path):
+    cache = tmp_path / "cache"
+    model = load_classifier(cache=cache)
+    (path,) = cache.iterdir()
+    assert path == model_path(ComplaintClassifier(), cache=cache)
+    assert path.name.startswith("complaints-sklearn") and path.suffix == ".joblib"
+    stamp = path.stat().st_mtime_ns
+    cached = load_classifier(cache=cache)
+    assert path.stat().st_mtime_ns == stamp and list(cache.iterdir()) == [path]
+    probe = load_labels("heldout")["text"].tolist()
+    assert np.array_equal(cached.predict_proba(probe), model.predict_proba(probe))
+
+    edited = tmp_path / "labels"
+    for split in ("train", "heldout"):
+        (edited / split).mkdir(parents=True)
+        for tsv in (LABELS_DIR / split).glob("*.tsv"):
+            (edited / split / tsv.name).write_bytes(tsv.read_bytes())
+    with (edited / "train" / "reddit.en.tsv").open("a") as handle:
+        handle.write("down\tchatgpt went poof again\n")
+    assert model_path(ComplaintClassifier(), edited, cache) != path
+    load_classifier(edited, cache)
+    assert len(list(cache.iterdir())) == 2
+
+
+def test_without_a_corpus_the_rules_take_over_with_a_warning(tmp_path):
+    with pytest.warns(UserWarning, match="using the rules instead"):
+        fallback = classifier_or_rules(tmp_path / "nothing", tmp_path / "cache")
+    assert isinstance(fallback, RuleComplaintFilter)
+    assert fallback.classify("is chatgpt down?") == {"complaint": True, "probability": 1.0, "problem": "down"}
+
+
+def test_a_broken_cache_file_is_retrained(tmp_path):
+    cache = tmp_path / "cache"
+    path = model_path(ComplaintClassifier(), cache=cache)
+    cache.mkdir()
+    path.write_bytes(b"not a model")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = classifier_or_rules(cache=cache)
+    assert isinstance(model, ComplaintClassifier)
+    assert load_classifier(cache=cache).classify("is chatgpt down?")["complaint"] is True
+
+
+def rss(items) -> bytes:
+    entries = "".join(
+        f"<item><title>{escape(text)}</title><link>https://mastodon.example/@u{i}/{i}</link>"
+        f"<guid>https://mastodon.example/@u{i}/{i}</guid><author>u{i}@mastodon.example</author>"
+        f"<pubDate>{format_datetime(stamp)}</pubDate><description></description></item>"
+        for i, (text, stamp) in enumerate(items)
+    )
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{entries}</channel></rss>'.encode()
+
+
+def test_collectors_store_the_classifiers_verdict(server, tmp_path):
+    heldout = load_labels("heldout")
+    rules = RuleComplaintFilter()
+    # Held-out posts the rules get wrong, so only the classifier stores them right.
+    missed = heldout[rules.predict(heldout["text"]) != heldout["label"]].head(20)
+    assert len(missed) >= 10
+    stamps = pd.date_range("2024-03-01T10:00Z", periods=len(missed), freq="1min").to_pydatetime()
+    server.expect_request("/tags/chatgpt.rss").respond_with_data(
+        rss(zip(missed["text"], stamps)), content_type="application/rss+xml"
+    )
+    config = parse_config({
+        "services": [{"name": "chatgpt", "terms": ["chatgpt"]}],
+        "sources": [{"name": "toots", "kind": "rss", "url": server.url_for("/tags/chatgpt.rss"), "service": "chatgpt"}],
+    })
+    db = open_db(tmp_path / "earshot.db")
+    with fast_client() as client:
+        (report,) = collect_all(db, config, client)
+    assert report.ok and report.new == len(missed)
+    stored = load_posts(db)
+    expected = default_classifier().verdicts([post_text(row) for row in stored.to_dict("records")])
+    assert stored["is_complaint"].astype(bool).tolist() == expected["complaint"].tolist()
+    assert stored["problem"].fillna("none").tolist() == expected["problem"].fillna("none").tolist()
+    by_text = dict(zip(stored["title"], stored["problem"].fillna("none")))
+    right = sum(by_text[text] == label for text, label in zip(missed["text"], missed["label"]))
+    assert right >= 0.7 * len(missed)
+
+
+def test_classify_reads_stdin_in_any_language_and_rules_on_request():
+    lines = ["anyone else getting 'network error' on chatgpt?", "ChatGPT wrote my error handler",
+             "ChatGPT no carga desde hace un rato", "ChatGPTが落ちてるっぽい、全然開かない"]
+    learned = [json.loads(line) for line in earshot("classify", input="\n".join(lines) + "\n").stdout.splitlines()]
+    assert [(v["complaint"], v["problem"]) for v in learned] == [(True, "errors"), (False, None), (True, "down"), (True, "down")]
+    assert all(0 < v["probability"] < 1 for v in learned) and [v["text"] for v in learned] == lines
+    ruled = earshot("classify", "--rules", input="\n".join(lines) + "\n")
+    assert {json.loads(line)["probability"] for line in ruled.stdout.splitlines()} <= {0.0, 1.0}
+
+
+def test_reclassify_rewrites_only_verdicts_that_changed(tmp_path):
+    db = open_db(tmp_path / "earshot.db")
+    texts = ["is chatgpt down?", "ChatGPT wrote me a lovely poem", "API returning 502s on every call"]
+    store_posts(db, [
+        {"source": "s", "post_id": str(i), "created_at": "2024-03-01T10:00:00+00:00", "title": text,
+         "service": "chatgpt", "is_complaint": 0, "problem": None}
+        for i, text in enumerate(texts)
+    ])
+    result = earshot("classify", "--reclassify", "--db", tmp_path / "earshot.db")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "3 posts classified again, 2 changed"
+    stored = load_posts(db)
+    assert stored["problem"].fillna("none").tolist() == ["down", "none", "api"]
+    again = earshot("classify", "--reclassify", "--db", tmp_path / "earshot.db")
+    assert again.stdout.strip() == "3 posts classified again, 0 changed"
+
+
+def complaints(stamps, authors) -> pd.DataFrame:
+    return pd.DataFrame({"created_at": pd.to_datetime(stamps, utc=True), "author_hash": authors, "is_complaint": 1})
+
+
+def test_one_account_posting_forty_times_is_one_report_per_bucket():
+    stamps = pd.date_range("2024-03-01T10:03Z", periods=40, freq="10s")  # 10:03:00 to 10:09:30
+    kept = first_reports(complaints(stamps, ["loud"] * 40), "5min")
+    assert kept["created_at"].tolist() == [pd.Timestamp("2024-03-01T10:03Z"), pd.Timestamp("2024-03-01T10:05Z")]
+    assert len(first_reports(complaints(stamps, [f"user{i}" for i in range(40)]), "5min")) == 40
+    assert len(first_reports(complaints(stamps, [None] * 40), "5min")) == 40
+
+
+def test_detection_counts_unique_reporters_unless_told_not_to(tmp_path):
+    db = open_db(tmp_path / "earshot.db")
+    rows = [
+        {"source": "forum", "post_id": f"q{i}", "created_at": (pd.Timestamp("2024-03-01T00:00Z") + pd.Timedelta(minutes=30 * i)).isoformat(),
+         "author_hash": f"user{i}", "service": "chatgpt", "is_complaint": 1, "problem": "down", "title": "is chatgpt down?"}
+        for i in range(2 * 48 * 3)
+    ]
+    flood = pd.date_range("2024-03-04T03:00Z", periods=40, freq="20s")
+    rows += [
+        {"source": "forum", "post_id": f"f{i}", "created_at": stamp.isoformat(), "author_hash": "loud",
+         "service": "chatgpt", "is_complaint": 1, "problem": "errors", "title": "network error AGAIN"}
+        for i, stamp in enumerate(flood)
+    ]
+    store_posts(db, rows)
+    services = [{"name": "chatgpt", "terms": ["chatgpt"]}]
+    unique = parse_config({"services": services, "sources": [], "detector": {"window": "2D"}})
+    raw = parse_config({"services": services, "sources": [], "detector": {"window": "2D", "unique_reporters": False}})
+    assert detect(db, unique, "chatgpt")[1].empty
+    (episode,) = detect(db, raw, "chatgpt")[1].itertuples()
+    assert episode.first_bucket == flood[0].floor("5min")
+
+
+def test_an_unwritable_cache_still_gives_the_classifier(tmp_path):
+    blocker = tmp_path / "cache"
+    blocker.write_text("a file where the cache folder should be")
+    with pytest.warns(UserWarning, match="could not cache the complaint classifier"):
+        model = classifier_or_rules(cache=blocker)
+    assert isinstance(model, ComplaintClassifier)
