@@ -125,11 +125,12 @@ def post_text(post: dict) -> str:
     return f"{post.get('title') or ''}\n{post.get('text') or ''}".strip()
 
 
-def reclassify_posts(db: sqlite_utils.Database, classifier=None, batch: int = 5000) -> tuple[int, int]:
+def reclassify_posts(db: sqlite_utils.Database, classifier=None, batch: int = 5000, progress=None) -> tuple[int, int]:
     """Classify every stored post again (after a new corpus or model);
     return ``(changed, total)``.
 
-    Only ``is_complaint`` and ``problem`` are rewritten, one transaction per batch.
+    Only ``is_complaint`` and ``problem`` are rewritten, one transaction per
+    batch; ``progress(n)`` is called after each batch with its size.
     """
     classifier = classifier or default_classifier()
     changed = total = 0
@@ -152,3 +153,5 @@ def reclassify_posts(db: sqlite_utils.Database, classifier=None, batch: int = 50
         changed += len(updates)
         total += len(rows)
         last = rows[-1]["rowid"]
+        if progress:
+            progress(len(rows))

@@ -113,7 +113,27 @@ def _verdict_frame(complaint, probability, problem) -> pd.DataFrame:
     )
 
 
-class RuleComplaintFilter:
+def verdict_records(verdicts: pd.DataFrame) -> list[dict]:
+    """The rows of a ``verdicts`` frame as plain dicts, probabilities to 4 places.
+
+    >>> verdict_records(RuleComplaintFilter().verdicts(["is chatgpt down?"]))
+    [{'complaint': True, 'probability': 1.0, 'problem': 'down'}]
+    """
+    return [
+        {"complaint": bool(complaint), "probability": round(float(probability), 4), "problem": problem}
+        for complaint, probability, problem in verdicts[VERDICT_COLUMNS].itertuples(index=False)
+    ]
+
+
+class ComplaintFilter:
+    """What every filter shares: ``classify`` one text through ``verdicts``."""
+
+    def classify(self, text: str) -> dict:
+        """Classify one post: ``{'complaint', 'probability', 'problem'}``."""
+        return verdict_records(self.verdicts([text]))[0]
+
+
+class RuleComplaintFilter(ComplaintFilter):
     """Regular-expression complaint filter; probabilities are 0 or 1."""
 
     def label(self, text: str) -> str:
@@ -134,16 +154,6 @@ class RuleComplaintFilter:
         labels = self.predict(texts)
         complaint = labels != NOT_A_COMPLAINT
         return _verdict_frame(complaint, complaint.astype(float), np.where(complaint, labels, None))
-
-    def classify(self, text: str) -> dict:
-        """Classify one post: ``{'complaint', 'probability', 'problem'}``."""
-        return _first_verdict(self.verdicts([text]))
-
-
-def _first_verdict(frame: pd.DataFrame) -> dict:
-    row = frame.iloc[0]
-    return {"complaint": bool(row["complaint"]), "probability": round(float(row["probability"]), 4),
-            "problem": row["problem"]}
 
 
 class RuleFeatures(TransformerMixin, BaseEstimator):
@@ -179,7 +189,7 @@ class RuleFeatures(TransformerMixin, BaseEstimator):
         return np.array([f"rule_{name}" for name in [*PROBLEM_PATTERNS, "past", *CUE_PATTERNS]], dtype=object)
 
 
-class ComplaintClassifier(ClassifierMixin, BaseEstimator):
+class ComplaintClassifier(ComplaintFilter, ClassifierMixin, BaseEstimator):
     """TF-IDF word and character n-grams, plus the rules, into one logistic
     regression over ``"none"`` and the six problem types.
 
@@ -264,10 +274,6 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
         """One label per text: ``"none"`` or a problem type."""
         verdicts = self.verdicts(texts)
         return verdicts["problem"].where(verdicts["complaint"], NOT_A_COMPLAINT).to_numpy(dtype=object)
-
-    def classify(self, text: str) -> dict:
-        """Classify one post: ``{'complaint', 'probability', 'problem'}``."""
-        return _first_verdict(self.verdicts([text]))
 
 
 def complaint_scores(labels, predicted) -> dict:

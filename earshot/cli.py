@@ -350,7 +350,7 @@ def classify(rules, reclassify, db_path):
     \b
     Example:
       $ echo "anyone else getting 'network error' on chatgpt?" | earshot classify
-      {"complaint": true, "probability": 0.9712, "problem": "errors", "text": "anyone else ..."}
+      {"complaint": true, "probability": 0.9976, "problem": "errors", "text": "anyone else ..."}
 
     With --reclassify it rewrites `is_complaint` and `problem` of every post
     already stored, e.g. after the labelled corpus changed.
@@ -361,9 +361,13 @@ def classify(rules, reclassify, db_path):
 
     classifier = RuleComplaintFilter() if rules else default_classifier()
     if reclassify:
+        from tqdm import tqdm
+
         from collectors.collect import reclassify_posts
 
-        changed, total = reclassify_posts(_open(db_path), classifier)
+        db = _open(db_path)
+        with tqdm(total=db["posts"].count, unit=" posts", disable=not sys.stderr.isatty()) as bar:
+            changed, total = reclassify_posts(db, classifier, progress=bar.update)
         click.echo(f"{total} posts classified again, {changed} changed")
         return
     # Batches keep a pipe fast; a terminal gets each answer as soon as it is typed.
@@ -382,11 +386,10 @@ def classify(rules, reclassify, db_path):
 def _print_verdicts(classifier, texts: list[str]) -> None:
     if not texts:
         return
-    verdicts = classifier.verdicts(texts)
-    for text, verdict in zip(texts, verdicts.itertuples(), strict=True):
-        record = {"complaint": bool(verdict.complaint), "probability": round(float(verdict.probability), 4),
-                  "problem": verdict.problem, "text": text}
-        click.echo(json.dumps(record, ensure_ascii=False))
+    from detector.complaints import verdict_records
+
+    for text, record in zip(texts, verdict_records(classifier.verdicts(texts)), strict=True):
+        click.echo(json.dumps({**record, "text": text}, ensure_ascii=False))
 
 
 @cli.command()
