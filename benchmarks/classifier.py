@@ -14,10 +14,9 @@ Prints, for the trained classifier and for the rules alone:
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
+from run import timed  # benchmarks/run.py, beside this script
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from threadpoolctl import threadpool_limits
 
@@ -55,16 +54,13 @@ def main() -> None:
 
     with threadpool_limits(1):
         folds = StratifiedKFold(FOLDS, shuffle=True, random_state=SEED)
-        started = time.perf_counter()
-        cv_predicted = cross_val_predict(ComplaintClassifier(), texts, labels, cv=folds)
-        print(f"\n{FOLDS}-fold cross-validation on train ({time.perf_counter() - started:.1f} s)")
+        cv_seconds, cv_predicted = timed(cross_val_predict, ComplaintClassifier(), texts, labels, cv=folds)
+        print(f"\n{FOLDS}-fold cross-validation on train ({cv_seconds:.1f} s)")
         print(score_line("classifier", complaint_scores(labels, cv_predicted)))
         print(score_line("rules alone", complaint_scores(labels, rules.predict(texts))))
         print("\n".join(by_group(train, cv_predicted, "lang")))
 
-        started = time.perf_counter()
-        model = ComplaintClassifier().fit(texts, labels)
-        fit_seconds = time.perf_counter() - started
+        fit_seconds, model = timed(ComplaintClassifier().fit, texts, labels)
         held_predicted = model.predict(heldout["text"].tolist())
         print(f"\nheld-out split (classifier fitted on all of train in {fit_seconds:.1f} s)")
         print(score_line("classifier", complaint_scores(heldout["label"], held_predicted)))
@@ -79,9 +75,7 @@ def main() -> None:
         for posts in (short, long):
             print(f"\nspeed, one core, {len(posts):,} posts of {np.mean([len(p) for p in posts]):.0f} characters on average")
             for name, fn in (("classifier", model.verdicts), ("rules alone", rules.verdicts)):
-                started = time.perf_counter()
-                fn(posts)
-                seconds = time.perf_counter() - started
+                seconds, _ = timed(fn, posts)
                 print(f"{name:<34} {len(posts) / seconds:>10,.0f} posts/s")
 
 if __name__ == "__main__":

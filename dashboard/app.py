@@ -18,7 +18,7 @@ import streamlit as st
 
 from dashboard.charts import outage_chart, problem_chart
 from detector import PROBLEM_TYPES, counts_by
-from earshot.analysis import bucket_of, detect, detector_from_config
+from earshot.analysis import bucket_of, detect, detector_from_config, episode_posts
 from earshot.config import default_db_path, load_config
 from earshot.store import get_meta, load_alerts, load_incident_updates, load_posts
 
@@ -141,11 +141,10 @@ posts["problem"] = posts["problem"].fillna("unknown")
 
 st.subheader("What users report")
 if len(posts):
-    step = pd.Timedelta(freq)
-    holding = found[(found["first_bucket"] <= center) & (found["last_bucket"] + step > center)] if center is not None else found.iloc[:0]
+    holding = found[(found["first_bucket"] <= center) & (found["last_bucket"] + pd.Timedelta(freq) > center)] if center is not None else found.iloc[:0]
     focus = holding.iloc[0] if len(holding) else None
     if focus is not None:
-        in_episode = posts[(posts["created_at"] >= focus["first_bucket"]) & (posts["created_at"] < focus["last_bucket"] + step)]
+        in_episode = episode_posts(posts, focus, freq)
         scope = f"during the alert from {focus['start']:%H:%M} UTC"
     else:
         in_episode, scope = posts, "in view"

@@ -44,6 +44,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 from sklearn.pipeline import FeatureUnion, make_pipeline
 
 PROBLEM_TYPES = ("down", "errors", "capacity", "api", "login", "slow")
@@ -287,11 +288,8 @@ def complaint_scores(labels, predicted) -> dict:
     labels = np.asarray(labels, dtype=object)
     predicted = np.asarray(predicted, dtype=object)
     actual, said = labels != NOT_A_COMPLAINT, predicted != NOT_A_COMPLAINT
-    hits = int((actual & said).sum())
-    precision = hits / said.sum() if said.any() else 0.0
-    recall = hits / actual.sum() if actual.any() else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    precision, recall, f1, _ = precision_recall_fscore_support(actual, said, average="binary", zero_division=0.0)
     both = actual & said
-    accuracy = float((labels[both] == predicted[both]).mean()) if both.any() else 0.0
+    accuracy = accuracy_score(labels[both], predicted[both]) if both.any() else 0.0
     return {"precision": round(float(precision), 4), "recall": round(float(recall), 4), "f1": round(float(f1), 4),
-            "problem_accuracy": round(accuracy, 4), "posts": len(labels)}
+            "problem_accuracy": round(float(accuracy), 4), "posts": len(labels)}

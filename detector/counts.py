@@ -55,10 +55,9 @@ def first_reports(posts: pd.DataFrame, freq: str = "5min") -> pd.DataFrame:
         return posts
     complaint = posts["is_complaint"].fillna(0).astype(bool) if "is_complaint" in posts else True
     named = posts["author_hash"].notna() & complaint
-    ordered = posts.sort_values("created_at", kind="stable")
-    bucket = ordered["created_at"].dt.floor(freq)
-    repeat = ordered.assign(_bucket=bucket).duplicated(["author_hash", "_bucket"]) & named.loc[ordered.index]
-    return posts.loc[~repeat.reindex(posts.index)]
+    ordered = posts.assign(_bucket=posts["created_at"].dt.floor(freq)).sort_values("created_at", kind="stable")
+    repeat = ordered.duplicated(["author_hash", "_bucket"]) & named
+    return posts[~repeat.reindex(posts.index)]
 
 
 def _index(freq, start, end, all_stamps) -> pd.DatetimeIndex:

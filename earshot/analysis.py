@@ -61,17 +61,15 @@ def detect(db: sqlite_utils.Database, config: Config, service: str, since=None, 
     counts = complaint_counts(complaints, freq, start=start, end=end)
     result = detector.fit_predict(counts)
     found = episodes(result)
-    step = pd.Timedelta(freq)
-    found["sources"] = [
-        sorted(
-            complaints.loc[
-                (complaints["created_at"] >= row.first_bucket) & (complaints["created_at"] < row.last_bucket + step),
-                "source",
-            ].unique()
-        )
-        for row in found.itertuples()
-    ]
+    found["sources"] = [sorted(episode_posts(complaints, row, freq)["source"].unique()) for row in found.itertuples()]
     return result, found
+
+
+def episode_posts(posts: pd.DataFrame, episode, freq: str) -> pd.DataFrame:
+    """The posts that fell inside one episode's buckets (``episode`` is a row
+    of :func:`detector.episodes`, as a Series or a named tuple)."""
+    stamps = posts["created_at"]
+    return posts[(stamps >= episode.first_bucket) & (stamps < episode.last_bucket + pd.Timedelta(freq))]
 
 
 def service_incidents(db: sqlite_utils.Database, config: Config, service: str, since=None, until=None) -> pd.DataFrame:
