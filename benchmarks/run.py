@@ -6,8 +6,10 @@
 Measures, on this machine:
 - the store: posts stored per second by ``store_posts`` (sqlite-utils, with
   duplicate detection) next to plain ``sqlite3`` ``executemany`` of the same rows;
-- the detector: buckets per second of ``RollingBaselineDetector.fit_predict``
-  over a year of 5-minute buckets;
+- the detector: seconds, buckets per second and peak memory of
+  ``RollingBaselineDetector.fit_predict`` over a year of 1-minute buckets from
+  six sources, beside a plain pandas rolling-median z-score over the same
+  counts, and the cost of one incremental ``update``;
 - the demo: seconds to build the demo database;
 - backfill: posts stored per second by ``earshot backfill`` against the local
   API emulator (real HTTP on 127.0.0.1, rate limits off), per source kind.
@@ -81,12 +83,63 @@ def bench_store(rows: int, folder: Path) -> None:
     print(f"sqlite3 executemany    {rows:>9,} rows       {rows / raw:>10,.0f} rows/s  (same rows and schema, no normalisation)")
 
 
+def year_of_complaints(sources: int = 6, freq: str = "1min") -> pd.DataFrame:
+    """A year of complaint counts per source: a daily rhythm, a few outages."""
+    from detector.simulate import daily_rhythm
+
+    index = pd.date_range("2023-01-01", "2024-01-01", freq=freq, tz="UTC", inclusive="left")
+    rng = np.random.default_rng(1)
+    per_bucket = pd.Timedelta(freq) / pd.Timedelta("1h")
+    rhythm = daily_rhythm(index)
+    frame = pd.DataFrame(
+        {f"source{i}": rng.poisson(rate * per_bucket * rhythm) for i, rate in enumerate([1.2, 0.4, 0.2, 0.25, 0.15, 0.2][:sources])},
+        index=index,
+    )
+    for day in (40, 130, 250, 330):
+        at = day * int(pd.Timedelta("1D") / pd.Timedelta(freq))
+        frame.iloc[at : at + 60] += rng.poisson(2.0, (60, sources))
+    return frame
+
+
+def rolling_median_zscore(counts: pd.Series, window: str = "7D", threshold: float = 4.0) -> pd.Series:
+    """The plain approach to compare with: a trailing rolling median and MAD z-score."""
+    past = counts.shift(1).rolling(window, min_periods=60)
+    median = past.median()
+    mad = (counts.shift(1) - median).abs().rolling(window, min_periods=60).median()
+    score = (counts - median) / (1.4826 * mad).clip(lower=1.0)
+    return score >= threshold
+
+
+def measured(fn, *args):
+    """Seconds and peak traced memory (MiB) of one call."""
+    import tracemalloc
+
+    tracemalloc.start()
+    seconds, value = timed(fn, *args)
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    return seconds, peak, value
+
+
 def bench_detector() -> None:
-    index = pd.date_range("2023-01-01", "2024-01-01", freq="5min", tz="UTC", inclusive="left")
-    counts = pd.Series(np.random.default_rng(1).poisson(0.5, len(index)), index=index)
-    detector = RollingBaselineDetector()
-    seconds, _ = timed(detector.fit_predict, counts)
-    print(f"RollingBaselineDetector {len(index):>8,} buckets    {len(index) / seconds:>10,.0f} buckets/s  ({seconds:.2f} s for a year of 5-min buckets)")
+    frame = year_of_complaints()
+    buckets = len(frame)
+    cells = buckets * frame.shape[1]
+    seconds, peak, result = measured(RollingBaselineDetector().fit_predict, frame)
+    print(f"RollingBaselineDetector {buckets:>8,} buckets x {frame.shape[1]} sources (a year of 1-min buckets): "
+          f"{seconds:.2f} s, {buckets / seconds:,.0f} buckets/s ({cells / seconds:,.0f} counts/s), peak {peak:,.0f} MiB, "
+          f"{int(result['onset'].sum())} episodes")
+    total = frame.sum(axis=1)
+    seconds_z, peak_z, flagged = measured(rolling_median_zscore, total)
+    print(f"rolling median z-score  {buckets:>8,} buckets x 1 series (the pooled counts, pandas):      "
+          f"{seconds_z:.2f} s, {buckets / seconds_z:,.0f} buckets/s, peak {peak_z:,.0f} MiB, "
+          f"{int(flagged.sum())} buckets flagged")
+    live = RollingBaselineDetector()
+    live.fit(frame.iloc[: -60 * 24])
+    rest = frame.iloc[-60 * 24 :]
+    seconds_u, _ = timed(lambda: [live.update(rest.iloc[i : i + 1]) for i in range(len(rest))])
+    print(f"RollingBaselineDetector.update, one 1-min bucket at a time after a year: "
+          f"{seconds_u / len(rest) * 1000:.1f} ms a bucket")
 
 
 def bench_demo(folder: Path) -> None:
@@ -128,7 +181,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000, help="posts for the store benchmark (default 100000)")
     parser.add_argument("--backfill-days", type=int, default=20, help="days of emulated history to backfill (default 20)")
     parser.add_argument("--per-day", type=int, default=1000, help="emulated posts a day (default 1000)")
+    parser.add_argument("--only", choices=["store", "backfill", "detector", "demo"], help="run one benchmark")
     args = parser.parse_args()
+    if args.only == "detector":
+        bench_detector()
+        return
     with tempfile.TemporaryDirectory() as folder:
         bench_store(args.rows, Path(folder))
         bench_backfill(args.backfill_days, args.per_day)

@@ -91,7 +91,8 @@ else:
     start, end = center - pd.Timedelta(hours=hours), center + pd.Timedelta(hours=hours)
 freq = bucket_of(config)
 detector = detector_from_config(config)
-result, found = detect(db, config, service, since=start - pd.Timedelta(detector.window), until=end, detector=detector)
+# The baseline learns from up to five weeks before the view (its hour-of-week rhythm).
+result, found = detect(db, config, service, since=start - pd.Timedelta(days=35), until=end, detector=detector)
 if len(result):
     result = result[result.index >= start.floor(freq)]
     found = found[found["last_bucket"] >= start].reset_index(drop=True)
@@ -113,8 +114,9 @@ st.subheader(f"Complaints per {freq} bucket, {start:%Y-%m-%d %H:%M} to {end:%Y-%
 if len(result):
     st.altair_chart(outage_chart(result, found, updates, detector.threshold), width="stretch")
     st.caption(
-        "Black: complaints per bucket. Blue dashes and band: the rolling baseline and the alert "
-        "threshold above it. Red shading: alert episodes. Vertical lines: official status posts."
+        "Black: complaints per bucket, all sources. Blue dashes: the expected count (each source's "
+        "seasonal baseline, added up); the band above it reaches the count one bucket would need to "
+        "alert on its own. Red shading: alert episodes. Vertical lines: official status posts."
     )
 else:
     st.write("No complaints in this range.")

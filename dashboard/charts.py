@@ -5,6 +5,8 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from detector.surprise import alert_count
+
 STAGE_COLORS = {
     "investigating": "#d62728",
     "identified": "#ff7f0e",
@@ -18,7 +20,7 @@ def outage_chart(result: pd.DataFrame, found: pd.DataFrame, updates: pd.DataFram
     """Complaints per bucket against the baseline band, alert episodes shaded,
     each official stage a labelled vertical rule. All times UTC."""
     frame = result.reset_index(names="time")
-    frame["upper"] = frame["baseline"] + threshold * frame["spread"]
+    frame["upper"] = alert_count(frame["baseline"], frame["dispersion"], threshold)
     x = alt.X("time:T", title="time (UTC)", axis=alt.Axis(format="%b %d %H:%M"))
     layers = []
     if len(found):

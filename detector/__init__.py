@@ -3,7 +3,8 @@
 >>> from detector import RollingBaselineDetector, complaint_counts, episodes
 """
 
-from .baseline import RollingBaselineDetector, episodes
+from .baseline import RollingBaselineDetector
+from .episodes import episodes
 from .complaints import (
     LABELS,
     PROBLEM_TYPES,
@@ -13,10 +14,23 @@ from .complaints import (
     complaint_scores,
 )
 from .counts import complaint_counts, counts_by, first_reports
-from .evaluation import lead_minutes, match_incidents, official_incidents, summarize
+from .evaluation import (
+    acknowledgment_grade,
+    anomaly_windows,
+    lead_minutes,
+    match_incidents,
+    nab_raw_score,
+    nab_score,
+    official_incidents,
+    summarize,
+)
 
 __all__ = [
     "LABELS",
+    "acknowledgment_grade",
+    "anomaly_windows",
+    "nab_raw_score",
+    "nab_score",
     "ComplaintClassifier",
     "PROBLEM_TYPES",
     "RollingBaselineDetector",

@@ -1,16 +1,17 @@
-"""Detector v0: a rolling robust baseline, a score, and alert episodes with hysteresis.
+"""The detector: counts against a seasonal baseline, scored as counts, fused over sources.
 
-For each bucket the baseline is the larger of the median and the clipped mean
-of the trailing ``window`` (the bucket itself excluded, so a spike never
-raises its own bar; spikes in the history clipped, so a past outage does not
-inflate it), and the spread is the larger of the trailing inter-quartile range
-(as a standard deviation), the Poisson spread ``sqrt(baseline)``, and
-``min_spread``. The score is how
-many spreads the count stands above the baseline.
+For each bucket, each source's expected count comes from its own trailing
+history (:mod:`detector.seasonal`: level x hour-of-week rhythm, past spikes
+clipped). The score is the *surprise* of what was heard (:mod:`detector.surprise`:
+``-log10`` of the negative-binomial tail probability) over the last 1, 3, 6
+and 12 buckets, the strongest of those scan windows, with the sources fused
+(pooled, or Fisher-combined; one source alone needs stronger evidence).
+Episodes follow from the score (:mod:`detector.episodes`: ``possible``, then
+``confirmed``; hysteresis; cool-down).
 
-An episode opens on the first bucket whose score reaches ``threshold`` and
-stays open until the score has stayed under ``close_threshold`` for
-``close_after`` buckets in a row.
+Everything is causal: a bucket's result depends on counts up to and including
+that bucket only. :meth:`RollingBaselineDetector.update` takes new buckets and
+carries the state forward, giving exactly what a fit on the whole series gives.
 
 >>> import pandas as pd
 >>> index = pd.date_range("2023-11-01", periods=2016 + 24, freq="5min", tz="UTC")
@@ -19,6 +20,9 @@ stays open until the score has stayed under ``close_threshold`` for
 >>> result = RollingBaselineDetector().fit_predict(counts)
 >>> int(result["onset"].sum()), result.index[result["onset"]][0] == index[2020]
 (1, True)
+>>> row = result.loc[index[2020]]
+>>> float(row["count"]), float(row["baseline"]), round(float(row["score"]), 1), row["state"]
+(15.0, 1.0, 12.5, 'confirmed')
 """
 
 from __future__ import annotations
@@ -27,32 +31,60 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-IQR_TO_SIGMA = 1.349  # the inter-quartile range of a normal distribution, in sigmas
+from .episodes import LEVELS, EpisodeRules, EpisodeState, run_episodes
+from .seasonal import dispersion_hourly, expected_hourly, hourly_rate, hourly_sums, lookback_hours, shifted_sum
+from .surprise import EVIDENCE, combined_surprise, surprise
+
+HOUR = pd.Timedelta("1h")
+CHUNK = 1 << 14  # rows scored at a time
 
 
 class RollingBaselineDetector(BaseEstimator):
-    """Flag buckets whose count stands far above a trailing robust baseline.
+    """Flag buckets whose counts are too surprising for their trailing, seasonal baseline.
+
+    ``fit_predict(counts)`` takes complaint counts on a regular DatetimeIndex
+    (buckets of at most an hour that divide an hour): a Series for one source,
+    or a DataFrame with one column per source.
 
     Parameters
     ----------
     window : str, default "7D"
-        Trailing window the baseline and spread are computed over (a pandas offset).
-    min_periods : int, default 12
-        Buckets of history needed before any bucket is scored.
-    threshold : float, default 4.0
-        Score at which an episode opens.
-    close_threshold : float, default 1.5
-        Score under which the episode counts as quiet.
+        Trailing window the level (and the dispersion) is learned from.
+    season : {"week", "day", "none"}, default "week"
+        The rhythm: hour of the week (shrunk towards hour of the day while
+        history is short), hour of the day, or none.
+    min_history : str, default "1D"
+        History needed before a bucket is scored; earlier buckets score 0.
+    min_rate : float, default 0.5
+        Floor of the expected count, in posts per hour and source: silence is
+        never taken to mean that a handful of posts is impossible.
+    dispersion : "auto" or float, default "auto"
+        Extra-Poisson variation (``var = mean + dispersion * mean**2``):
+        learned from the trailing window, or fixed.
+    scales : tuple of int, default (1, 3, 6, 12)
+        Scan windows, in buckets: the score is the strongest evidence over
+        the last 1, 3, 6 and 12 buckets, so a slow, small outage adds up.
+    single_source_penalty : float, default 1.0
+        Evidence taken off when only one of several sources is surprising.
+    threshold : float, default 5.0
+        Score (``-log10`` probability) at which a ``possible`` episode opens.
+    confirm_threshold : float, default 8.0
+        Score at which an episode is ``confirmed`` at once.
+    confirm_after : int, default 3
+        Buckets in a row at ``threshold`` that confirm an episode.
+    close_threshold : float, default 2.0
+        Score under which a bucket counts as quiet.
     close_after : int, default 3
         Quiet buckets in a row that close an episode.
-    min_spread : float, default 1.0
-        Floor of the spread: with a baseline of zero, ``threshold`` complaints
-        in one bucket are needed to alert.
+    cooldown : int, default 12
+        Buckets after an episode closes before another may open.
 
     Attributes
     ----------
+    columns_ : list
+        The sources seen by :meth:`fit`.
     baseline_ : pandas.Series
-        The baseline learned by the last :meth:`fit`.
+        Expected count per bucket (all sources) from the last :meth:`fit`.
     result_ : pandas.DataFrame
         What the last :meth:`fit` computed (see :meth:`fit_predict`).
     """
@@ -60,116 +92,230 @@ class RollingBaselineDetector(BaseEstimator):
     def __init__(
         self,
         window: str = "7D",
-        min_periods: int = 12,
-        threshold: float = 4.0,
-        close_threshold: float = 1.5,
+        season: str = "week",
+        min_history: str = "1D",
+        min_rate: float = 0.5,
+        dispersion="auto",
+        scales: tuple = (1, 3, 6, 12),
+        single_source_penalty: float = 1.0,
+        threshold: float = 5.0,
+        confirm_threshold: float = 8.0,
+        confirm_after: int = 3,
+        close_threshold: float = 2.0,
         close_after: int = 3,
-        min_spread: float = 1.0,
+        cooldown: int = 12,
     ):
         self.window = window
-        self.min_periods = min_periods
+        self.season = season
+        self.min_history = min_history
+        self.min_rate = min_rate
+        self.dispersion = dispersion
+        self.scales = scales
+        self.single_source_penalty = single_source_penalty
         self.threshold = threshold
+        self.confirm_threshold = confirm_threshold
+        self.confirm_after = confirm_after
         self.close_threshold = close_threshold
         self.close_after = close_after
-        self.min_spread = min_spread
+        self.cooldown = cooldown
 
-    def fit(self, counts: pd.Series, y=None) -> "RollingBaselineDetector":
-        """Compute baseline, score and episodes for ``counts`` (a regular DatetimeIndex)."""
-        counts = _check_counts(counts)
-        past = counts.shift(1)
-        history = past.rolling(self.window, min_periods=self.min_periods)
-        median = history.median()
-        robust_sigma = ((history.quantile(0.75) - history.quantile(0.25)) / IQR_TO_SIGMA).fillna(0.0)
-        floor = pd.Series(float(self.min_spread), index=counts.index)
-        # With sparse counts the median is 0 even when a few posts per hour are
-        # normal; the mean of the history, with past spikes clipped so an old
-        # outage cannot inflate it, is the better level then.
-        median_spread = pd.concat([robust_sigma, np.sqrt(median.fillna(0.0)), floor], axis=1).max(axis=1)
-        ceiling = median.fillna(0.0) + 3 * median_spread
-        clipped_mean = past.clip(upper=ceiling).rolling(self.window, min_periods=self.min_periods).mean()
-        baseline = pd.concat([median, clipped_mean], axis=1).max(axis=1, skipna=False)
-        spread = pd.concat([robust_sigma, np.sqrt(baseline.fillna(0.0)), floor], axis=1).max(axis=1)
-        score = ((counts - baseline) / spread).fillna(0.0)
-        alert, onset = self._episodes(score.to_numpy())
-        self.baseline_ = baseline
-        self.result_ = pd.DataFrame(
-            {
-                "count": counts,
-                "baseline": baseline,
-                "spread": spread,
-                "score": score,
-                "alert": alert,
-                "onset": onset,
-            },
-            index=counts.index,
-        )
+    # -- the estimator API ---------------------------------------------------------
+
+    def fit(self, counts, y=None) -> "RollingBaselineDetector":
+        """Read ``counts`` from the start; keep the state to :meth:`update` from."""
+        frame = _as_frame(counts)
+        self._start(frame)
+        self.result_ = self._advance(frame)
+        self.baseline_ = self.result_["baseline"]
         return self
 
-    def fit_predict(self, counts: pd.Series, y=None) -> pd.DataFrame:
-        """Return, on ``counts``' index: ``count``, ``baseline``, ``spread``,
-        ``score``, ``alert`` (bool) and ``onset`` (bool, first bucket of each episode)."""
+    def fit_predict(self, counts, y=None) -> pd.DataFrame:
+        """Return, on ``counts``' index: ``count`` (all sources), ``baseline``
+        (expected count), ``dispersion``, ``score``, ``sources`` (how many
+        sources are surprising), ``state`` (``none``, ``possible``,
+        ``confirmed``), ``alert`` (bool) and ``onset`` (bool, first bucket of
+        each episode)."""
         return self.fit(counts).result_
 
-    def _episodes(self, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        alert = np.zeros(len(score), dtype=bool)
-        onset = np.zeros(len(score), dtype=bool)
-        open_, quiet = False, 0
-        for i, value in enumerate(score):
-            if not open_:
-                if value >= self.threshold:
-                    open_, quiet = True, 0
-                    alert[i] = onset[i] = True
-                continue
-            quiet = quiet + 1 if value < self.close_threshold else 0
-            if quiet >= self.close_after:
-                open_ = False
-            else:
-                alert[i] = True
-        return alert, onset
+    def update(self, counts) -> pd.DataFrame:
+        """Read the buckets that follow the last one read, and return their rows.
 
+        Only the trailing history the baseline needs is kept, so updating
+        bucket by bucket costs the same on day 1 as on day 400. Buckets
+        skipped between two updates count as missing.
+        """
+        if not hasattr(self, "columns_"):
+            return self.fit_predict(counts)
+        return self._advance(_as_frame(counts))
 
-def episodes(result: pd.DataFrame) -> pd.DataFrame:
-    """One row per alert episode in a :meth:`RollingBaselineDetector.fit_predict` result.
+    # -- the work --------------------------------------------------------------
 
-    ``start`` is when the alert could first be raised (the end of the onset
-    bucket); ``end`` is when the episode was known to be over (the end of the
-    first bucket after it), or NaT while it is still open at the series' end.
-    ``first_bucket`` / ``last_bucket`` delimit the alerting buckets.
-    """
-    columns = ["start", "end", "first_bucket", "last_bucket", "peak_score", "peak_count"]
-    if result.empty or not result["alert"].any():
-        return pd.DataFrame(columns=columns)
-    step = _step(result.index)
-    run_id = result["onset"].cumsum().where(result["alert"])
-    rows = []
-    for _, run in result[result["alert"]].groupby(run_id[result["alert"]]):
-        last = run.index[-1]
-        still_open = last == result.index[-1]
-        rows.append(
-            {
-                "start": run.index[0] + step,
-                "end": pd.NaT if still_open else last + 2 * step,
-                "first_bucket": run.index[0],
-                "last_bucket": last,
-                "peak_score": float(run["score"].max()),
-                "peak_count": int(run["count"].max()),
-            }
+    def _start(self, frame: pd.DataFrame) -> None:
+        self._rules().check()
+        self.columns_ = list(frame.columns)
+        self.step_ = _step_of(frame.index)
+        self.per_hour_ = int(HOUR / self.step_)
+        if HOUR % self.step_ != pd.Timedelta(0) or self.per_hour_ < 1:
+            raise ValueError(f"buckets must divide an hour; got {self.step_}")
+        # Hours run from the first bucket's hour, on the series' own grid.
+        first = frame.index[0] if len(frame) else pd.Timestamp(0, tz="UTC")
+        lead = int((first - first.floor("h")) / self.step_)
+        self.history_ = np.empty((0, len(self.columns_) + (len(self.columns_) > 1)))
+        self.history_start_ = first - lead * self.step_
+        self.history_end_ = self.history_start_
+        self.state_ = EpisodeState()
+
+    def _rules(self) -> EpisodeRules:
+        return EpisodeRules(
+            float(self.threshold), float(self.confirm_threshold), int(self.confirm_after),
+            float(self.close_threshold), int(self.close_after), int(self.cooldown),
         )
-    frame = pd.DataFrame(rows, columns=columns)
-    frame["end"] = pd.to_datetime(frame["end"], utc=True)
-    return frame
+
+    def _advance(self, frame: pd.DataFrame) -> pd.DataFrame:
+        if list(frame.columns) != self.columns_:
+            raise ValueError(f"expected the columns {self.columns_}, got {list(frame.columns)}")
+        if len(frame) and _step_of(frame.index, self.step_) != self.step_:
+            raise ValueError(f"counts must be in {self.step_} buckets")
+        if not len(frame):
+            empty = np.zeros(0)
+            return _result(frame.index, empty, empty, empty, empty, empty, np.zeros(0, np.int8), np.zeros(0, bool))
+        gap = (frame.index[0] - self.history_end_) / self.step_
+        if gap < 0 or gap != int(gap):
+            raise ValueError(f"counts must continue from {self.history_end_} (got {frame.index[0]})")
+
+        values = frame.to_numpy(dtype=float)
+        if values.shape[1] > 1:  # all sources pooled, as one more column
+            missing = np.isnan(values)
+            pooled = np.where(missing.all(axis=1), np.nan, np.where(missing, 0.0, values).sum(axis=1))
+            values = np.column_stack([values, pooled])
+        missing = np.full((int(gap), values.shape[1]), np.nan)
+        history = np.vstack([self.history_, missing, values]) if len(self.history_) or gap else values
+        first_new = len(history) - len(values)
+
+        expected, dispersion = self._baseline(history)
+        rows = np.arange(first_new, len(history)) // self.per_hour_
+        score, sources = np.zeros(len(rows)), np.zeros(len(rows), dtype=int)
+        # In slices of the series, so the working arrays stay small and hot in the cache.
+        for lo in range(first_new, len(history), CHUNK):
+            hi = min(lo + CHUNK, len(history))
+            score[lo - first_new : hi - first_new], sources[lo - first_new : hi - first_new] = self._score(
+                history, expected, dispersion, lo, hi
+            )
+        levels, onset, self.state_ = run_episodes(score, self._rules(), self.state_)
+
+        self.history_end_ = frame.index[-1] + self.step_
+        self._keep_history(history)
+        return _result(frame.index, history[first_new:, -1], expected[rows, -1], dispersion[rows, -1], score, sources, levels, onset)
+
+    def _baseline(self, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Expected count per bucket and dispersion, per hour and column."""
+        rows = len(history)
+        padded = np.vstack([history, np.full((-rows % self.per_hour_, history.shape[1]), np.nan)])
+        total, squares, seen = hourly_sums(padded, self.per_hour_)
+        window = _hours(self.window, "window")
+        # The floor is per source: all sources pooled have one for each.
+        floor = np.full(history.shape[1], float(self.min_rate))
+        if history.shape[1] > 1:
+            floor[-1] *= history.shape[1] - 1
+        expected, clipped = expected_hourly(
+            hourly_rate(total, seen, self.per_hour_), window, season=self.season,
+            min_history=_hours(self.min_history, "min_history"), min_rate=floor,
+        )
+        if self.dispersion == "auto":
+            dispersion = dispersion_hourly(total, squares, seen, expected, clipped, self.per_hour_, window)
+        else:
+            dispersion = np.full_like(expected, float(self.dispersion))
+        return expected / self.per_hour_, dispersion
+
+    def _score(self, history, expected, dispersion, lo, hi) -> tuple[np.ndarray, np.ndarray]:
+        """The strongest fused surprise over the scan windows, and how many
+        sources were surprising, for rows ``lo`` to ``hi`` of ``history``."""
+        scales = sorted({int(s) for s in self.scales})
+        begin = max(0, lo - (scales[-1] - 1))
+        hours = np.arange(begin, hi) // self.per_hour_
+        new = slice(lo - begin, None)
+        counts, means = history[begin:hi], expected[hours]
+        # A bucket missing, or with no expectation yet, adds nothing to a scan window.
+        unknown = np.isnan(counts) | np.isnan(means)
+        counts = np.where(unknown, 0.0, counts)
+        means = np.where(unknown, 0.0, means)
+        unknown = unknown[new] if unknown[new].any() else None
+        phi = np.nan_to_num(dispersion[hours[new]])
+        several = len(self.columns_) > 1
+        best = np.zeros(hi - lo)
+        breadth = np.zeros(hi - lo, dtype=int)
+        heard, due = np.zeros_like(counts), np.zeros_like(means)
+        for shift in range(scales[-1]):
+            # Running sums over the last 1, 2, ... buckets, read off at each scale.
+            if shift < len(counts):
+                heard[shift:] += counts[: len(counts) - shift]
+                due[shift:] += means[: len(means) - shift]
+            if shift + 1 not in scales:
+                continue
+            each = surprise(heard[new], due[new], phi)
+            if unknown is not None:
+                each[unknown] = 0.0
+            if several:
+                fused = np.maximum(each[:, -1], combined_surprise(each[:, :-1], float(self.single_source_penalty)))
+                breadth = np.maximum(breadth, (each[:, :-1] >= EVIDENCE).sum(axis=1))
+            else:
+                fused = each[:, 0]
+            best = np.maximum(best, fused)
+        if not several:
+            breadth = (best >= EVIDENCE).astype(int)
+        return best, breadth
+
+    def _keep_history(self, history: np.ndarray) -> None:
+        """Drop whole hours older than anything the next bucket can depend on."""
+        keep_hours = lookback_hours(_hours(self.window, "window")) + 2 + max(self.scales) // self.per_hour_
+        drop = max(0, len(history) // self.per_hour_ - keep_hours) * self.per_hour_
+        self.history_ = history[drop:]
+        self.history_start_ = self.history_start_ + drop * self.step_
 
 
-def _step(index: pd.DatetimeIndex) -> pd.Timedelta:
-    if index.freq is not None:
-        return pd.Timedelta(index.freq)
-    return pd.Timedelta(index[1] - index[0]) if len(index) > 1 else pd.Timedelta("5min")
+def _result(index, count, expected, dispersion, score, sources, levels, onset) -> pd.DataFrame:
+    """The result frame; ``count``, ``expected`` and ``dispersion`` are of all
+    sources together (the pooled column, or the only one)."""
+    return pd.DataFrame(
+        {
+            "count": count,
+            "baseline": expected,
+            "dispersion": dispersion,
+            "score": score,
+            "sources": np.asarray(sources, dtype=int),
+            "state": pd.Categorical.from_codes(levels, categories=list(LEVELS)),
+            "alert": levels > 0,
+            "onset": onset,
+        },
+        index=index,
+    )
 
 
-def _check_counts(counts: pd.Series) -> pd.Series:
-    if not isinstance(counts, pd.Series) or not isinstance(counts.index, pd.DatetimeIndex):
-        raise TypeError("counts must be a pandas Series on a DatetimeIndex")
-    steps = np.diff(counts.index.asi8)
+def _as_frame(counts) -> pd.DataFrame:
+    if isinstance(counts, pd.Series):
+        counts = counts.to_frame(name=counts.name if counts.name is not None else "count")
+    if not isinstance(counts, pd.DataFrame) or not isinstance(counts.index, pd.DatetimeIndex):
+        raise TypeError("counts must be a pandas Series or DataFrame on a DatetimeIndex")
+    if counts.index.tz is None:
+        counts = counts.tz_localize("UTC")
+    return counts
+
+
+def _step_of(index: pd.DatetimeIndex, default=None) -> pd.Timedelta:
+    steps = np.diff(index.asi8)  # in the index's own unit (pandas 3 often keeps microseconds)
     if len(steps) and (steps.min() != steps.max() or steps[0] <= 0):
         raise ValueError("counts must be on a regular DatetimeIndex (use detector.complaint_counts)")
-    return counts.astype(float)
+    if len(steps):
+        return pd.Timedelta(int(steps[0]), unit=index.unit)
+    if index.freq is not None:
+        return pd.Timedelta(index.freq)
+    if default is not None:
+        return default
+    raise ValueError("cannot tell the bucket width of a single bucket without a freq")
+
+
+def _hours(span: str, name: str) -> int:
+    hours = pd.Timedelta(span) / HOUR
+    if hours < 1 or hours != int(hours):
+        raise ValueError(f"{name} must be a whole number of hours, got {span!r}")
+    return int(hours)

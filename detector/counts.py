@@ -38,26 +38,27 @@ def counts_by(posts: pd.DataFrame, column: str, freq: str = "5min", start=None, 
     return pd.DataFrame(frames, index=index).fillna(0).astype(int) if frames else pd.DataFrame(index=index)
 
 
-def first_reports(posts: pd.DataFrame, freq: str = "5min") -> pd.DataFrame:
-    """Keep each author's first complaint in each bucket, so one account
-    posting forty times in a bucket is one report.
+def first_reports(posts: pd.DataFrame, within: str = "1h") -> pd.DataFrame:
+    """Keep a complaint only when its author made no other complaint in the
+    ``within`` before it, so one account posting forty times in an hour is
+    one report, not forty.
 
     Authors are told apart by ``author_hash``; posts without one (a feed that
     names nobody) all count. Posts that are not complaints are kept as they are.
 
     >>> posts = pd.DataFrame({"created_at": pd.to_datetime(
-    ...     ["2023-11-08T13:41Z", "2023-11-08T13:42Z", "2023-11-08T13:43Z", "2023-11-08T13:47Z"], utc=True),
+    ...     ["2023-11-08T13:41Z", "2023-11-08T13:42Z", "2023-11-08T13:43Z", "2023-11-08T15:47Z"], utc=True),
     ...     "author_hash": ["a", "a", "b", "a"], "is_complaint": [1, 1, 1, 1]})
-    >>> complaint_counts(first_reports(posts, "5min"), "5min").tolist()
-    [2, 1]
+    >>> first_reports(posts)["created_at"].dt.strftime("%H:%M").tolist()
+    ['13:41', '13:43', '15:47']
     """
     if "author_hash" not in posts or posts.empty:
         return posts
     complaint = posts["is_complaint"].fillna(0).astype(bool) if "is_complaint" in posts else True
-    named = posts["author_hash"].notna() & complaint
-    ordered = posts.assign(_bucket=posts["created_at"].dt.floor(freq)).sort_values("created_at", kind="stable")
-    repeat = ordered.duplicated(["author_hash", "_bucket"]) & named
-    return posts[~repeat.reindex(posts.index)]
+    named = posts[posts["author_hash"].notna() & complaint].sort_values("created_at", kind="stable")
+    since_last = named["created_at"] - named.groupby("author_hash")["created_at"].shift()
+    repeat = since_last < pd.Timedelta(within)
+    return posts.drop(index=repeat.index[repeat.to_numpy()])
 
 
 def _index(freq, start, end, all_stamps) -> pd.DatetimeIndex:

@@ -1,4 +1,5 @@
-"""Score alert episodes against the provider's official acknowledgments.
+"""Score alert episodes against the provider's official acknowledgments,
+and detections against labelled anomaly windows (:func:`nab_score`).
 
 ``lead_minutes`` is how long before the first official post we alerted:
 positive when we were first, negative when we were late.
@@ -10,6 +11,7 @@ positive when we were first, negative when we were late.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 ACK_STAGES = ("investigating", "identified", "monitoring")
@@ -79,20 +81,65 @@ def match_incidents(
     return matched
 
 
-def summarize(matches: pd.DataFrame, episodes: pd.DataFrame, before: str = "2h", after: str = "1h") -> dict:
-    """Precision (share of episodes inside some incident's window), recall (share
-    of incidents with an episode) and the median lead time of detected incidents."""
+def summarize(
+    matches: pd.DataFrame, episodes: pd.DataFrame, before: str = "2h", after: str = "1h", weeks: float | None = None
+) -> dict:
+    """How the episodes did against the incidents of :func:`match_incidents`.
+
+    - ``precision``: share of episodes starting inside some incident's window;
+    - ``recall``: share of incidents with an episode;
+    - ``false_alarms`` (and ``false_alarms_per_week`` when ``weeks`` is given):
+      episodes inside no incident's window;
+    - ``median_lead_minutes`` / ``p90_lead_minutes``: lead time of detected incidents;
+    - ``mean_ack_delay_minutes`` and ``grade``: see :func:`acknowledgment_grade`.
+    """
     lo, hi = _windows(matches, before, after)
-    true_episodes = sum(bool(((lo <= start) & (start <= hi)).any()) for start in episodes["start"])
+    inside = [bool(((lo <= start) & (start <= hi)).any()) for start in episodes["start"]]
     detected = matches[matches["detected"]]
+    leads = detected["lead_minutes"]
+    false_alarms = len(inside) - sum(inside)
+    delay, grade = acknowledgment_grade(matches, episodes)
     return {
         "incidents": int(len(matches)),
         "detected": int(len(detected)),
         "episodes": int(len(episodes)),
-        "precision": true_episodes / len(episodes) if len(episodes) else None,
+        "false_alarms": int(false_alarms),
+        "precision": sum(inside) / len(inside) if len(inside) else None,
         "recall": len(detected) / len(matches) if len(matches) else None,
-        "median_lead_minutes": float(detected["lead_minutes"].median()) if len(detected) else None,
+        "false_alarms_per_week": false_alarms / weeks if weeks else None,
+        "median_lead_minutes": float(leads.median()) if len(leads) else None,
+        "p90_lead_minutes": float(leads.quantile(0.9)) if len(leads) else None,
+        "mean_ack_delay_minutes": delay,
+        "grade": grade,
     }
+
+
+GRADES = ((15, "A"), (30, "B"), (120, "C"), (240, "D"))
+NEVER_ACKNOWLEDGED = 240.0
+
+
+def acknowledgment_grade(matches: pd.DataFrame, episodes: pd.DataFrame) -> tuple[float | None, str | None]:
+    """The provider's grade: how long, on average, its first official post
+    came after earshot's alert.
+
+    Each episode matched to an incident counts the minutes from the alert to
+    that incident's first post (0 when the provider was first, at most 240);
+    an episode no incident matched was never acknowledged and counts 240.
+    A under 15 minutes, B under 30, C under 2 hours, D under 4 hours, else F.
+
+    >>> matches = pd.DataFrame({"alert_start": pd.to_datetime(["2023-11-08T13:45Z"], utc=True),
+    ...                         "first_post": pd.to_datetime(["2023-11-08T13:54Z"], utc=True)})
+    >>> episodes = pd.DataFrame({"start": pd.to_datetime(["2023-11-08T13:45Z", "2023-11-09T02:00Z"], utc=True)})
+    >>> acknowledgment_grade(matches, episodes)
+    (124.5, 'D')
+    """
+    if not len(episodes):
+        return None, None
+    matched = matches.dropna(subset=["alert_start"])
+    delays = ((matched["first_post"] - matched["alert_start"]).dt.total_seconds() / 60).clip(0, NEVER_ACKNOWLEDGED)
+    unmatched = len(episodes) - len(delays)
+    mean = (float(delays.sum()) + NEVER_ACKNOWLEDGED * unmatched) / len(episodes)
+    return round(mean, 1), next((grade for limit, grade in GRADES if mean < limit), "F")
 
 
 def _windows(incidents: pd.DataFrame, before: str, after: str) -> tuple[pd.Series, pd.Series]:
@@ -101,3 +148,88 @@ def _windows(incidents: pd.DataFrame, before: str, after: str) -> tuple[pd.Serie
     earliest_end = first + pd.Timedelta(after)
     hi = resolved.where(resolved > earliest_end, earliest_end)
     return first - pd.Timedelta(before), hi
+
+
+# -- labelled series, scored in the style of the Numenta Anomaly Benchmark ----------
+
+TRUE_POSITIVE, FALSE_POSITIVE, FALSE_NEGATIVE = 1.0, 0.11, 1.0  # NAB's standard profile
+
+
+def scaled_sigmoid(position):
+    """NAB's weight of a detection at ``position`` in a window: -1 at its
+    start, 0 at its end; 0.987 at the start, falling to 0 at the end."""
+    return 2.0 / (1.0 + np.exp(5.0 * np.asarray(position, dtype=float))) - 1.0
+
+
+def anomaly_windows(index: pd.DatetimeIndex, anomalies, fraction: float = 0.1) -> list[tuple]:
+    """NAB-style windows: one per labelled anomaly time, centred on it, all
+    together ``fraction`` of the series long; overlapping windows merge.
+
+    >>> index = pd.date_range("2024-01-01", periods=1000, freq="5min", tz="UTC")
+    >>> anomaly_windows(index, [index[500]])
+    [(Timestamp('2024-01-02 13:30:00+0000', tz='UTC'), Timestamp('2024-01-02 21:45:00+0000', tz='UTC'))]
+    """
+    anomalies = sorted(pd.to_datetime(list(anomalies), utc=True))
+    if not anomalies:
+        return []
+    width = int(fraction * len(index) / len(anomalies))
+    windows = []
+    for moment in anomalies:
+        centre = min(index.searchsorted(moment), len(index) - 1)
+        lo, hi = max(0, centre - width // 2), min(len(index) - 1, centre + width // 2 - 1 + width % 2)
+        if windows and lo <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], hi)
+        else:
+            windows.append((lo, hi))
+    return [(index[lo], index[hi]) for lo, hi in windows]
+
+
+def nab_raw_score(detections: pd.Series, windows, probation: float = 0.15) -> dict:
+    """Score boolean ``detections`` (one per bucket) against anomaly ``windows``
+    (inclusive ``(start, end)`` pairs).
+
+    The earliest detection inside a window earns ``scaled_sigmoid`` of its
+    place there (up to 0.987); later ones in the same window earn nothing; a
+    window without one costs 1; each detection outside every window costs
+    0.11. Detections in the first ``probation`` share of the series (the
+    detector's learning time) are not counted. Returns the raw score and what
+    never flagging (``null``) and flagging each window's first bucket
+    (``perfect``) would score, to normalise with (:func:`nab_score`).
+    """
+    index = detections.index
+    flagged = detections.to_numpy(dtype=bool).copy()
+    flagged[: int(probation * len(index))] = False
+    inside = np.zeros(len(index), dtype=bool)
+    raw = perfect = 0.0
+    for start, end in windows:
+        lo, hi = index.searchsorted(start), index.searchsorted(end, side="right")
+        inside[lo:hi] = True
+        length = hi - lo
+        hits = np.flatnonzero(flagged[lo:hi])
+        perfect += TRUE_POSITIVE * float(scaled_sigmoid(-1.0))
+        if len(hits):
+            raw += TRUE_POSITIVE * float(scaled_sigmoid((hits[0] - (length - 1)) / max(length - 1, 1)))
+        else:
+            raw -= FALSE_NEGATIVE
+    false_positives = int((flagged & ~inside).sum())
+    raw -= FALSE_POSITIVE * false_positives
+    return {"raw": raw, "null": -FALSE_NEGATIVE * len(windows), "perfect": perfect,
+            "windows": len(windows), "false_positives": false_positives}
+
+
+def nab_score(scored: list[dict]) -> float:
+    """Normalise :func:`nab_raw_score` results of one or more series: never
+    flagging scores 0, a detection at the start of every window 100.
+
+    >>> index = pd.date_range("2024-01-01", periods=1000, freq="5min", tz="UTC")
+    >>> windows = anomaly_windows(index, [index[500]])
+    >>> never = nab_raw_score(pd.Series(False, index=index), windows)
+    >>> early = nab_raw_score(pd.Series(index == windows[0][0], index=index), windows)
+    >>> late = nab_raw_score(pd.Series(index == index[530], index=index), windows)
+    >>> nab_score([never]), nab_score([early]), nab_score([late])
+    (0.0, 100.0, 72.79)
+    """
+    raw = sum(s["raw"] for s in scored)
+    null = sum(s["null"] for s in scored)
+    perfect = sum(s["perfect"] for s in scored)
+    return round(100.0 * (raw - null) / (perfect - null), 2) if perfect > null else 0.0

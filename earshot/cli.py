@@ -254,9 +254,17 @@ def import_incidents(db_path, providers, csv_path):
 def detect(db_path, config_path, services, as_json):
     """Turn stored complaint posts into alert episodes, store and print them.
 
+    Each source's complaints are counted per bucket and compared with that
+    source's own seasonal baseline; the sources' evidence is fused. An
+    episode opens as `possible` when the score (-log10 of how likely the
+    counts were under the baseline) reaches [detector] threshold, and is
+    `confirmed` when it holds for confirm_after buckets or reaches
+    confirm_threshold.
+
     An episode's `start` is when the alert could first be raised (the end of its
-    first bucket); `end` is null while it is still open. Rerunning replaces the
-    stored episodes of each service with freshly computed ones.
+    first bucket); `confirmed_at` likewise for the confirmation; `end` is null
+    while it is still open. Rerunning replaces the stored episodes of each
+    service with freshly computed ones.
 
     \b
     Example:
@@ -275,7 +283,9 @@ def detect(db_path, config_path, services, as_json):
         for episode in found.itertuples():
             record = {
                 "service": service,
+                "level": episode.level,
                 "start": _iso(episode.start),
+                "confirmed_at": _iso(episode.confirmed_at),
                 "end": _iso(episode.end),
                 "peak_score": round(float(episode.peak_score), 2),
                 "peak_count": int(episode.peak_count),
@@ -286,7 +296,7 @@ def detect(db_path, config_path, services, as_json):
             else:
                 end = record["end"] or "(open)"
                 click.echo(
-                    f"{service}  {record['start']} -> {end}  peak score {record['peak_score']:.1f} "
+                    f"{service}  {record['level']:<9}  {record['start']} -> {end}  peak score {record['peak_score']:.1f} "
                     f"({record['peak_count']} complaints/bucket)  sources: {', '.join(record['sources'])}"
                 )
         if not as_json:
@@ -303,7 +313,12 @@ def evaluate(db_path, config_path, service, as_json):
 
     Only incidents on days the database has posts for are counted. Lead time is
     the first official post minus our alert's start: positive when earshot
-    was first.
+    was first. An episode inside no incident's window (2 hours before its
+    first post to its resolution) is a false alarm.
+
+    The provider's grade is the average delay from earshot's alert to the
+    official post: A under 15 min, B under 30, C under 2 h, D under 4 h, F
+    beyond; an alert never acknowledged counts 240 min.
     """
     from .analysis import evaluate as run_evaluate
 
@@ -326,11 +341,60 @@ def evaluate(db_path, config_path, service, as_json):
         lead = f"{row.lead_minutes:+.0f} min" if row.detected else ""
         click.echo(f"{row.first_post.strftime('%Y-%m-%d %H:%M'):<26} {alert:<20} {lead:>7}  {row.title}")
     fmt = lambda v, pct=False: "n/a" if v is None else (f"{v:.0%}" if pct else f"{v:+.1f} min")
+    per_week = summary["false_alarms_per_week"]
     click.echo(
         f"\n{service}: {summary['detected']}/{summary['incidents']} incidents detected "
         f"(recall {fmt(summary['recall'], True)}), {summary['episodes']} episodes "
-        f"(precision {fmt(summary['precision'], True)}), median lead {fmt(summary['median_lead_minutes'])}"
+        f"(precision {fmt(summary['precision'], True)}), median lead {fmt(summary['median_lead_minutes'])}, "
+        f"90th percentile {fmt(summary['p90_lead_minutes'])}\n"
+        f"false alarms: {summary['false_alarms']} ({'n/a' if per_week is None else f'{per_week:.2f}'} a week); "
+        f"provider grade {summary['grade'] or 'n/a'} (official post on average "
+        f"{'n/a' if summary['mean_ack_delay_minutes'] is None else summary['mean_ack_delay_minutes']} min after the alert)"
     )
+
+
+@cli.command()
+@db_option(default=Path("data") / "simulated.db")
+@config_option
+@click.option("--scenario", "scenarios", multiple=True, metavar="NAME",
+              help="Only this scenario (repeatable). Default: all of them.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random draws.")
+@click.option("--list", "list_only", is_flag=True, help="List the scenarios and exit.")
+def simulate(db_path, config_path, scenarios, seed, list_only):
+    """Write labelled scenarios to a database, to tune the detector on.
+
+    Each scenario is days of ordinary chatter and complaints on five sources,
+    with a daily and weekly rhythm, and events on top: outages of several
+    shapes and sizes (abrupt, ramping, partial, at night, API-only on the
+    forum), a launch-day surge of excited posts, one account posting the same
+    complaint forty times, a source not read for half a day. Posts go through
+    the classifier like collected ones; each outage becomes an official
+    incident ("investigating" 15 minutes after its onset), so `earshot
+    evaluate` scores the detector on it. Safe to run again.
+
+    \b
+    Example:
+      $ earshot simulate --db data/simulated.db
+      $ earshot evaluate --db data/simulated.db
+    """
+    from detector.simulate import SCENARIOS
+
+    from .simulate import write_scenarios
+
+    if list_only:
+        for name, spec in SCENARIOS.items():
+            kinds = ", ".join(e["type"] + (f" ({e.get('shape', 'abrupt')}, size {e['size']:.3g})" if e["type"] == "outage" else "")
+                              for e in spec["events"])
+            click.echo(f"{name:<14} {spec['days']} days: {kinds}")
+        return
+    unknown = set(scenarios) - set(SCENARIOS)
+    if unknown:
+        raise click.BadParameter(f"unknown: {', '.join(sorted(unknown))} (known: {', '.join(SCENARIOS)})",
+                                 param_hint="--scenario")
+    started = time.perf_counter()
+    labels = write_scenarios(db_path, list(scenarios) or None, _config(config_path), seed=seed)
+    click.echo(f"wrote {len(scenarios) or len(SCENARIOS)} scenarios with {len(labels)} outages to {db_path} "
+               f"({time.perf_counter() - started:.1f}s)")
 
 
 @cli.command()

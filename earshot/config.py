@@ -172,6 +172,47 @@ def parse_config(raw: dict, path: str = "<config>") -> Config:
     return Config(path=path, services=tuple(services), sources=tuple(sources), detector=detector)
 
 
+def with_detector_settings(text: str, settings: dict) -> str:
+    r"""The TOML ``text`` of a configuration with ``settings`` written into its
+    ``[detector]`` table (keys replaced where present, added where not);
+    everything else, comments included, is kept as it was.
+
+    >>> print(with_detector_settings('[detector]\nthreshold = 4.0 # opens\n', {"threshold": 6.0, "season": "day"}))
+    [detector]
+    threshold = 6.0 # opens
+    season = "day"
+    <BLANKLINE>
+    """
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip() == "[detector]"), None)
+    if start is None:
+        lines += ["", "[detector]"]
+        start = len(lines) - 1
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
+    pending = dict(settings)
+    for i in range(start + 1, end):
+        key = lines[i].split("=", 1)[0].strip()
+        if "=" in lines[i] and key in pending:
+            comment = lines[i][lines[i].index("#"):] if "#" in lines[i] else ""
+            lines[i] = f"{key} = {_toml_value(pending.pop(key))}" + (f" {comment}" if comment else "")
+    while end > start + 1 and not lines[end - 1].strip():
+        end -= 1
+    lines[end:end] = [f"{key} = {_toml_value(value)}" for key, value in pending.items()]
+    updated = "\n".join(lines) + "\n"
+    tomllib.loads(updated)  # never hand back a file that cannot be read again
+    return updated
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def _required(entry: dict, key: str, where: str) -> str:
     value = entry.get(key)
     if not isinstance(value, str) or not value:

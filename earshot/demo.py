@@ -24,6 +24,7 @@ import pandas as pd
 
 from collectors.collect import classify_posts
 from collectors.timelines import DATA_DIR, read_official_timelines
+from detector.simulate import PEAK_POSTS_PER_HOUR
 
 from .analysis import detect
 from .config import Config, load_config
@@ -39,14 +40,6 @@ SCENARIOS = DATA_DIR / "demo" / "incidents.toml"
 DAYS_BEFORE, DAYS_AFTER = 3, 1
 SEED = 20231108
 
-# Posts per hour on each source at the busiest hour of a weekday.
-PEAK_POSTS_PER_HOUR = {
-    "reddit-chatgpt": 40.0,
-    "reddit-openai": 12.0,
-    "hackernews": 6.0,
-    "openai-forum": 8.0,
-    "mastodon-chatgpt": 5.0,
-}
 BACKGROUND_COMPLAINT_SHARE = 0.03  # someone, somewhere, always has a broken session
 # Complaints per minute, over all sources, at the height of an incident of size 1.
 PEAK_COMPLAINTS_PER_MINUTE = 12.0

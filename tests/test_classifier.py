@@ -201,12 +201,14 @@ def complaints(stamps, authors) -> pd.DataFrame:
     return pd.DataFrame({"created_at": pd.to_datetime(stamps, utc=True), "author_hash": authors, "is_complaint": 1})
 
 
-def test_one_account_posting_forty_times_is_one_report_per_bucket():
-    stamps = pd.date_range("2024-03-01T10:03Z", periods=40, freq="10s")  # 10:03:00 to 10:09:30
-    kept = first_reports(complaints(stamps, ["loud"] * 40), "5min")
-    assert kept["created_at"].tolist() == [pd.Timestamp("2024-03-01T10:03Z"), pd.Timestamp("2024-03-01T10:05Z")]
-    assert len(first_reports(complaints(stamps, [f"user{i}" for i in range(40)]), "5min")) == 40
-    assert len(first_reports(complaints(stamps, [None] * 40), "5min")) == 40
+def test_one_account_posting_forty_times_in_an_hour_is_one_report():
+    stamps = pd.date_range("2024-03-01T10:03Z", periods=40, freq="80s")  # 10:03:00 to 10:55:00
+    kept = first_reports(complaints(stamps, ["loud"] * 40), within="1h")
+    assert kept["created_at"].tolist() == [pd.Timestamp("2024-03-01T10:03Z")]
+    later = first_reports(complaints([*stamps, pd.Timestamp("2024-03-01T12:00Z")], ["loud"] * 41), within="1h")
+    assert later["created_at"].tolist() == [pd.Timestamp("2024-03-01T10:03Z"), pd.Timestamp("2024-03-01T12:00Z")]
+    assert len(first_reports(complaints(stamps, [f"user{i}" for i in range(40)]), within="1h")) == 40
+    assert len(first_reports(complaints(stamps, [None] * 40), within="1h")) == 40
 
 
 def test_detection_counts_unique_reporters_unless_told_not_to(tmp_path):

@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import fixture_bytes, wait_until_healthy
 
 EARSHOT = shutil.which("earshot") or str(Path(sys.executable).parent / "earshot")
-SUBCOMMANDS = ["collect", "backfill", "detect", "evaluate", "classify", "dashboard", "demo", "import-incidents"]
+SUBCOMMANDS = ["collect", "backfill", "detect", "evaluate", "classify", "dashboard", "demo", "import-incidents", "simulate"]
 
 
 def earshot(*args, input=None, env=None, timeout=300):
