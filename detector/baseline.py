@@ -3,7 +3,7 @@
 For each bucket, each source's expected count comes from its own trailing
 history (:mod:`detector.seasonal`: level x hour-of-week rhythm, past spikes
 clipped). The score is the *surprise* of what was heard (:mod:`detector.surprise`:
-``-log10`` of the negative-binomial tail probability) over the last 1, 3, 6
+``-log10`` of the negative-binomial tail probability) over the last 3, 6
 and 12 buckets, the strongest of those scan windows, with the sources fused
 (pooled, or Fisher-combined; one source alone needs stronger evidence).
 Episodes follow from the score (:mod:`detector.episodes`: ``possible``, then
@@ -22,7 +22,7 @@ carries the state forward, giving exactly what a fit on the whole series gives.
 (1, True)
 >>> row = result.loc[index[2020]]
 >>> float(row["count"]), float(row["baseline"]), round(float(row["score"]), 1), row["state"]
-(15.0, 1.0, 12.5, 'confirmed')
+(15.0, 1.0, 7.7, 'possible')
 """
 
 from __future__ import annotations
@@ -43,8 +43,9 @@ class RollingBaselineDetector(BaseEstimator):
     """Flag buckets whose counts are too surprising for their trailing, seasonal baseline.
 
     ``fit_predict(counts)`` takes complaint counts on a regular DatetimeIndex
-    (buckets of at most an hour that divide an hour): a Series for one source,
-    or a DataFrame with one column per source.
+    (buckets of at most an hour that divide an hour; buckets missing from the
+    grid count as missing data): a Series for one source, or a DataFrame with
+    one column per source.
 
     Parameters
     ----------
@@ -55,15 +56,16 @@ class RollingBaselineDetector(BaseEstimator):
         history is short), hour of the day, or none.
     min_history : str, default "1D"
         History needed before a bucket is scored; earlier buckets score 0.
-    min_rate : float, default 0.5
+    min_rate : float, default 0.05
         Floor of the expected count, in posts per hour and source: silence is
         never taken to mean that a handful of posts is impossible.
     dispersion : "auto" or float, default "auto"
         Extra-Poisson variation (``var = mean + dispersion * mean**2``):
         learned from the trailing window, or fixed.
-    scales : tuple of int, default (1, 3, 6, 12)
+    scales : tuple of int, default (3, 6, 12)
         Scan windows, in buckets: the score is the strongest evidence over
-        the last 1, 3, 6 and 12 buckets, so a slow, small outage adds up.
+        the last 3, 6 and 12 buckets, so a slow, small outage adds up, and a
+        lone busy bucket is weighed with its neighbours.
     single_source_penalty : float, default 1.0
         Evidence taken off when only one of several sources is surprising.
     threshold : float, default 5.0
@@ -94,9 +96,9 @@ class RollingBaselineDetector(BaseEstimator):
         window: str = "7D",
         season: str = "week",
         min_history: str = "1D",
-        min_rate: float = 0.5,
+        min_rate: float = 0.05,
         dispersion="auto",
-        scales: tuple = (1, 3, 6, 12),
+        scales: tuple = (3, 6, 12),
         single_source_penalty: float = 1.0,
         threshold: float = 5.0,
         confirm_threshold: float = 8.0,
@@ -123,9 +125,9 @@ class RollingBaselineDetector(BaseEstimator):
 
     def fit(self, counts, y=None) -> "RollingBaselineDetector":
         """Read ``counts`` from the start; keep the state to :meth:`update` from."""
-        frame = _as_frame(counts)
+        frame, index = _on_grid(_as_frame(counts))
         self._start(frame)
-        self.result_ = self._advance(frame)
+        self.result_ = self._advance(frame).reindex(index).set_axis(counts.index)
         self.baseline_ = self.result_["baseline"]
         return self
 
@@ -142,11 +144,12 @@ class RollingBaselineDetector(BaseEstimator):
 
         Only the trailing history the baseline needs is kept, so updating
         bucket by bucket costs the same on day 1 as on day 400. Buckets
-        skipped between two updates count as missing.
+        skipped between two updates, or within one, count as missing.
         """
         if not hasattr(self, "columns_"):
             return self.fit_predict(counts)
-        return self._advance(_as_frame(counts))
+        frame, index = _on_grid(_as_frame(counts), self.step_)
+        return self._advance(frame).reindex(index).set_axis(counts.index)
 
     # -- the work --------------------------------------------------------------
 
@@ -296,9 +299,30 @@ def _as_frame(counts) -> pd.DataFrame:
         counts = counts.to_frame(name=counts.name if counts.name is not None else "count")
     if not isinstance(counts, pd.DataFrame) or not isinstance(counts.index, pd.DatetimeIndex):
         raise TypeError("counts must be a pandas Series or DataFrame on a DatetimeIndex")
-    if counts.index.tz is None:
+    if counts.index.tz is None:  # read as UTC; the result keeps the caller's own index
         counts = counts.tz_localize("UTC")
     return counts
+
+
+def _on_grid(frame: pd.DataFrame, step: pd.Timedelta | None = None) -> tuple[pd.DataFrame, pd.DatetimeIndex]:
+    """``frame`` with the buckets missing from its grid put back as NaN
+    (missing data), and its own index, to give the result back on.
+
+    A series read from a file often lacks a few rows; a row that is not on
+    the grid at all (a bucket 7 minutes after a 5-minute one) is an error.
+    """
+    index = frame.index
+    steps = np.diff(index.asi8)
+    if not len(steps):
+        return frame, index
+    unit = pd.Timedelta(1, unit=index.unit)
+    base = int(step / unit) if step is not None else int(steps.min())
+    if base <= 0 or (steps <= 0).any() or (steps % base).any():
+        raise ValueError("counts must be on a regular DatetimeIndex (use detector.complaint_counts)")
+    if (steps == base).all():
+        return frame, index
+    full = pd.date_range(index[0], index[-1], freq=base * unit, unit=index.unit)
+    return frame.reindex(full), index
 
 
 def _step_of(index: pd.DatetimeIndex, default=None) -> pd.Timedelta:

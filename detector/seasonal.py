@@ -13,8 +13,8 @@ Three steps:
    launch-day surge cannot inflate the expectation that follows it.
 2. **Level and rhythm.** The level is the mean clipped hourly count over the
    trailing ``window``; the rhythm is the ratio of the hour-of-week mean (last
-   four weeks), shrunk towards the hour-of-day mean (last four weeks), shrunk
-   towards the flat mean, to that flat mean. Expected = level x rhythm, never
+   four weeks; the hour and its neighbours), shrunk towards the hour-of-day
+   mean (likewise), shrunk towards the flat mean, to that flat mean. Expected = level x rhythm, never
    below ``min_rate``.
 3. **Dispersion.** How much more the counts vary than a Poisson count would
    (``var = mean + dispersion * mean**2``), from the same trailing window.
@@ -41,7 +41,12 @@ DAY = 24
 WEEK = 168
 SEASON_WEEKS = 4
 CLIP_RATIO, CLIP_SLACK = 3.0, 3.0  # ceiling = 3 x reference + 3 sqrt(reference) + 3 posts/hour
-DAY_PRIOR, WEEK_PRIOR = 2.0, 1.0  # how many days / weeks of evidence the shrinkage is worth
+# The rhythm of an hour is read from it and its two neighbours, on past days
+# and weeks, and shrunk towards the coarser rhythm as if that had been seen
+# for as long as it takes to hear this many posts: a sparse source needs
+# days of evidence to claim a quiet hour, a busy one only minutes.
+NEIGHBOURS = (-1, 0, 1)
+PRIOR_POSTS = 5.0
 DISPERSION_PRIOR = 10.0  # sum of squared expectations a dispersion estimate must outweigh
 MAX_DISPERSION = 2.0
 
@@ -49,7 +54,7 @@ MAX_DISPERSION = 2.0
 def lookback_hours(window: int) -> int:
     """Hours of history the expectation for one hour depends on (at most)."""
     clip = WEEK
-    season = SEASON_WEEKS * WEEK
+    season = SEASON_WEEKS * WEEK + max(NEIGHBOURS)
     return max(window, season) + clip + window + 1
 
 
@@ -149,15 +154,15 @@ def expected_hourly(
     rhythm = np.ones_like(level)
     if season in ("day", "week"):
         season_mean, _ = _mean(clean, SEASON_WEEKS * WEEK)
-        day_shifts = [DAY * d for d in range(1, SEASON_WEEKS * 7 + 1)]
+        day_shifts = [DAY * d + o for d in range(1, SEASON_WEEKS * 7 + 1) for o in NEIGHBOURS]
         day_sum = shifted_sum(clean, day_shifts)
         day_seen = shifted_sum((~np.isnan(clean)).astype(float), day_shifts)
-        typical = (day_sum + DAY_PRIOR * season_mean) / (day_seen + DAY_PRIOR)
+        typical = _shrunk(day_sum, day_seen, season_mean)
         if season == "week":
-            week_shifts = [WEEK * w for w in range(1, SEASON_WEEKS + 1)]
+            week_shifts = [WEEK * w + o for w in range(1, SEASON_WEEKS + 1) for o in NEIGHBOURS]
             week_sum = shifted_sum(clean, week_shifts)
             week_seen = shifted_sum((~np.isnan(clean)).astype(float), week_shifts)
-            typical = (week_sum + WEEK_PRIOR * typical) / (week_seen + WEEK_PRIOR)
+            typical = _shrunk(week_sum, week_seen, typical)
         with np.errstate(invalid="ignore", divide="ignore"):
             rhythm = np.where(season_mean > 0, typical / season_mean, 1.0)
     elif season not in (None, "none"):
@@ -165,6 +170,14 @@ def expected_hourly(
     expected = np.fmax(level * rhythm, min_rate)
     expected[~(seen >= min_history)] = np.nan
     return expected, clipped
+
+
+def _shrunk(total: np.ndarray, hours: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """Posts per hour from ``total`` posts in ``hours``, with a gamma prior at
+    rate ``prior`` worth :data:`PRIOR_POSTS` posts."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        estimate = (total + PRIOR_POSTS) / (hours + PRIOR_POSTS / prior)
+    return np.where(prior > 0, estimate, np.where(hours > 0, total / np.maximum(hours, 1), prior))
 
 
 def dispersion_hourly(

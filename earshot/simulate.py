@@ -50,7 +50,7 @@ def write_scenarios(path: str | Path, names=None, config: Config | None = None, 
         if name not in SCENARIOS:
             raise ValueError(f"no scenario named {name!r} (known: {', '.join(SCENARIOS)})")
         posts, labels = simulate(SCENARIOS[name], seed=seed + number, start=START + number * SPACING, name=name)
-        posts["text"] = _texts(posts, rng)
+        posts["text"] = post_texts(posts, rng)
         for source_name, group in posts.groupby("source"):
             rows = [
                 {"source": source_name, "post_id": f"sim-{name}-{seed}-{i}", "url": None, "author": author,
@@ -71,7 +71,8 @@ def write_scenarios(path: str | Path, names=None, config: Config | None = None, 
     return labels
 
 
-def _texts(posts: pd.DataFrame, rng: np.random.Generator) -> list[str]:
+def post_texts(posts: pd.DataFrame, rng: np.random.Generator) -> list[str]:
+    """A text for each simulated post, by its kind and problem type."""
     texts = []
     for kind, problem in zip(posts["kind"], posts["problem"], strict=True):
         if kind in ("chatter",):

@@ -80,6 +80,10 @@ class Item:
     author: str
     text: str
     is_story: bool
+    platform: str | None = None  # None: on every platform; else "hn", "discourse", "mastodon", "bluesky" or "reddit"
+
+    def on(self, platform: str) -> bool:
+        return self.platform in (None, platform)
 
     @property
     def epoch(self) -> int:
@@ -131,10 +135,14 @@ class Emulator:
         """``count`` new posts a second apart from ``at``, on every platform (live polling tests)."""
         first = len(self.corpus)
         new = [Item(first + n, at + timedelta(seconds=n), f"user{n}", f"{COMPLAINTS[0]} #{first + n}", False) for n in range(count)]
-        self.corpus = self.corpus + new
+        self.extend(new)
+        return new
+
+    def extend(self, items: list[Item]) -> None:
+        """Add ``items`` (newer than any served yet) to what every platform serves."""
+        self.corpus = self.corpus + list(items)
         self.hn, self.discourse = self._shape_hn(), self._shape_discourse()
         self.mastodon, self.bluesky, self.reddit = self._shape_mastodon(), self._shape_bluesky(), self._shape_reddit()
-        return new
 
     # -- what a backfill should end up with ------------------------------------
 
@@ -213,12 +221,15 @@ class Emulator:
         self.fail(args.get("prefix", "/"), [int(args.get("status", 503))] * int(args.get("count", 1)), headers)
         return _json({"ok": True})
 
+    def _on(self, platform: str) -> list[Item]:
+        return [item for item in self.corpus if item.on(platform)]
+
     # -- Hacker News (Algolia) ---------------------------------------------------
 
     def _shape_hn(self) -> list[dict]:
         template = _template("hn_algolia_search.json")["hits"][0]
         hits = []
-        for item in self.corpus:
+        for item in self._on("hn"):
             hit = copy.deepcopy(template)
             hit.pop("_highlightResult", None)
             hit.update(
@@ -263,7 +274,7 @@ class Emulator:
     def _shape_discourse(self) -> list[dict]:
         template = _template("discourse_posts_latest.json")["latest_posts"][0]
         posts = []
-        for item in self.corpus:
+        for item in self._on("discourse"):
             post = copy.deepcopy(template)
             post.update(
                 id=5000 + item.index,
@@ -329,7 +340,7 @@ class Emulator:
     def _shape_mastodon(self) -> dict[str, list[dict]]:
         template = _template("mastodon_tag_timeline_body.json")[0]
         instances = {"mastodon-a": [], "mastodon-b": []}
-        for item in self.corpus:
+        for item in self._on("mastodon"):
             # Each instance holds what federated to it: overlapping, not equal.
             holders = {0: ["mastodon-a", "mastodon-b"], 1: ["mastodon-a"], 2: ["mastodon-b"]}[item.index % 3]
             for seq, instance in enumerate(holders):
@@ -380,7 +391,7 @@ class Emulator:
     def _shape_bluesky(self) -> list[dict]:
         template = _template("bluesky_postviews_searchPosts.first5.json")[0]
         views = []
-        for item in self.corpus:
+        for item in self._on("bluesky"):
             view = copy.deepcopy(template)
             view["uri"] = self.bluesky_uri(item)
             view["author"] = {**template["author"], "did": f"did:plc:{item.author}", "handle": f"{item.author}.bsky.social"}
@@ -445,7 +456,7 @@ class Emulator:
     def _shape_reddit(self) -> list[dict]:
         template = _template("reddit_listing_subreddit.json")["data"]["children"][0]["data"]
         things = []
-        for item in self.corpus:
+        for item in self._on("reddit"):
             thing = copy.deepcopy(template)
             thing.update(
                 id=self.reddit_id(item), name=f"t3_{self.reddit_id(item)}", author=item.author,
@@ -460,7 +471,7 @@ class Emulator:
              "created_utc": item.epoch, "link_id": f"t3_{self.reddit_id(item)}", "parent_id": f"t3_{self.reddit_id(item)}",
              "subreddit": "ChatGPT", "permalink": f"/r/ChatGPT/comments/{self.reddit_id(item)}/post/c{item.index:06x}/",
              "score": 1}
-            for item in self.corpus if item.index % 4 == 0
+            for item in self._on("reddit") if item.index % 4 == 0
         ]
         return things
 

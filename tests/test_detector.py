@@ -115,13 +115,13 @@ def test_independent_sources_add_up_and_one_source_alone_needs_more():
     frame = pd.DataFrame(0, index=poisson_series().index, columns=["forum", "reddit", "hn"])
     at = 7 * DAY + 150
     alone = frame.copy()
-    alone.iloc[at, 0] = 3  # three complaints in one quiet source
+    alone.iloc[at, 0] = 2  # two complaints in one quiet source
     together = alone.copy()
-    together.iloc[at, 1:] = 2  # and two in each of the others
+    together.iloc[at, 1:] = 1  # and one in each of the others
     detector = RollingBaselineDetector()
     alone_result = detector.fit_predict(alone)
     assert not alone_result["alert"].any() and alone_result["sources"].iloc[at] == 1
-    # The same three, on their own, with no other source to hear from.
+    # The same two, on their own, with no other source to hear from.
     assert RollingBaselineDetector().fit_predict(alone["forum"])["score"].iloc[at] > alone_result["score"].iloc[at]
     together_result = detector.fit_predict(together)
     assert together_result["onset"].iloc[at] and together_result["sources"].iloc[at] == 3
@@ -178,6 +178,17 @@ def test_missing_buckets_are_not_silence():
     assert result["baseline"].iloc[-1] == pytest.approx(2.0, rel=0.2)
 
 
+def test_rows_missing_from_the_grid_count_as_missing_and_the_index_is_kept():
+    counts = poisson_series(rate=2.0, days=10, seed=8)
+    counts.iloc[9 * DAY] = 40
+    holed = counts.drop(counts.index[[100, 9 * DAY - 3, 9 * DAY - 2]])
+    result = RollingBaselineDetector().fit_predict(holed)
+    assert result.index.equals(holed.index)
+    full = RollingBaselineDetector().fit_predict(counts.astype(float).where(~counts.index.isin(counts.index.difference(holed.index))))
+    pd.testing.assert_frame_equal(result, full.loc[holed.index])
+    assert result["onset"].loc[counts.index[9 * DAY]]
+
+
 def test_estimator_api_get_set_params_and_clone():
     detector = RollingBaselineDetector(threshold=6.0, window="3D")
     assert detector.get_params()["threshold"] == 6.0
@@ -191,7 +202,7 @@ def test_estimator_api_get_set_params_and_clone():
 def test_bad_input_is_refused_with_a_reason():
     counts = poisson_series()
     with pytest.raises(ValueError, match="regular DatetimeIndex"):
-        RollingBaselineDetector().fit_predict(counts.drop(counts.index[5]))
+        RollingBaselineDetector().fit_predict(counts.set_axis(counts.index[:-1].append(counts.index[-1:] + pd.Timedelta("2min"))))
     with pytest.raises(ValueError, match="divide an hour"):
         RollingBaselineDetector().fit_predict(poisson_series(freq="7min"))
     with pytest.raises(ValueError, match="close_threshold <= threshold"):

@@ -1,0 +1,130 @@
+"""Hear a simulated scenario live, end to end: posts appear on the emulated
+services as the clock moves, `collect` reads every source after each step,
+`detect` runs on what has been stored.
+
+The days before the live window are stored first, as a backfill would have
+left them; then the clock advances ``step`` at a time through the window.
+Used by ``tests/test_live.py`` and ``benchmarks/targets.py``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from collectors.collect import classify_posts, collect_all
+from collectors.http import HttpClient
+from detector.simulate import SCENARIOS, simulate
+from earshot.analysis import detect
+from earshot.config import load_config, parse_config
+from earshot.simulate import post_texts
+from earshot.store import open_db, store_posts
+from tests.emulator import Emulator, Item, serve
+
+# Where each simulated source's posts appear, and the config source that reads them.
+PLATFORM = {"reddit-chatgpt": "reddit", "reddit-openai": "reddit", "hackernews": "hn",
+            "openai-forum": "discourse", "mastodon-chatgpt": "mastodon"}
+SOURCE = {"reddit": "reddit", "hn": "hackernews", "discourse": "forum", "mastodon": "mastodon"}
+
+
+def live_config(base: str):
+    """The four emulated sources, polled with no pause, and the bundled detector settings."""
+    text = f"""
+[[services]]
+name = "chatgpt"
+terms = ["chatgpt", "openai"]
+
+[[sources]]
+name = "reddit"
+kind = "reddit"
+base_url = "{base}/reddit"
+oauth_url = "{base}/reddit-oauth"
+subreddit = "ChatGPT"
+service = "chatgpt"
+min_interval = 0
+
+[[sources]]
+name = "hackernews"
+kind = "hackernews"
+base_url = "{base}/hn"
+query = "chatgpt"
+service = "chatgpt"
+min_interval = 0
+
+[[sources]]
+name = "forum"
+kind = "discourse"
+base_url = "{base}/forum"
+service = "chatgpt"
+min_interval = 0
+
+[[sources]]
+name = "mastodon"
+kind = "mastodon"
+instances = ["{base}/mastodon-a", "{base}/mastodon-b"]
+tag = "chatgpt"
+service = "chatgpt"
+min_interval = 0
+"""
+    raw = tomllib.loads(text)
+    raw["detector"] = dict(load_config().detector)
+    return parse_config(raw, "live.toml")
+
+
+@dataclass
+class Heard:
+    first_complaint: pd.Timestamp | None  # the outage's first complaint (None: no outage)
+    alerted_at: pd.Timestamp | None  # when `detect` first showed the episode
+    episodes: pd.DataFrame  # what `detect` shows at the end of the window
+    collected: int  # posts stored by `collect` in the window
+
+    @property
+    def delay_minutes(self) -> float | None:
+        if self.first_complaint is None or self.alerted_at is None:
+            return None
+        return (self.alerted_at - self.first_complaint).total_seconds() / 60
+
+
+def hear_live(db_path, name: str, seed: int = 0, before="30min", after="60min", step="1min", window=None) -> Heard:
+    """Play scenario ``name`` live around its outage (or over ``window``, a
+    ``(start, end)`` pair of offsets from the scenario start, for one without)."""
+    posts, labels = simulate(SCENARIOS[name], seed=seed, name=name)
+    posts["text"] = post_texts(posts, np.random.default_rng(seed))
+    if len(labels):
+        first = labels.loc[0, "first_complaint"]
+        start, end = first.floor("min") - pd.Timedelta(before), first + pd.Timedelta(after)
+    else:
+        first = None
+        start, end = (posts["created_at"].min().floor("D") + pd.Timedelta(w) for w in window)
+
+    emulator = Emulator([], incidents=0)
+    with serve(emulator) as base:
+        config = live_config(base)
+        db = open_db(db_path)
+        past = posts[posts["created_at"] < start]
+        for source_name, group in past.groupby(past["source"].map(PLATFORM).map(SOURCE)):
+            rows = [{"source": source_name, "post_id": f"past-{i}", "author": a, "created_at": t.isoformat(), "text": x}
+                    for i, a, t, x in zip(group.index, group["author"], group["created_at"], group["text"], strict=True)]
+            store_posts(db, classify_posts(config, config.source(source_name), rows))
+
+        live = posts[(posts["created_at"] >= start) & (posts["created_at"] < end)]
+        alerted_at, collected, clock = None, 0, start
+        with HttpClient(timeout=10, attempts=2, min_interval=0) as client:
+            while clock < end:
+                clock += pd.Timedelta(step)
+                now = live[(live["created_at"] >= clock - pd.Timedelta(step)) & (live["created_at"] < clock)]
+                emulator.extend([
+                    Item(len(emulator.corpus) + n, t.to_pydatetime(), a, x, n % 2 == 0, PLATFORM[s])
+                    for n, (t, a, x, s) in enumerate(zip(now["created_at"], now["author"], now["text"], now["source"], strict=True))
+                ])
+                reports = collect_all(db, config, client)
+                assert all(r.ok for r in reports), [r.line() for r in reports]
+                collected += sum(r.new for r in reports)
+                _, found = detect(db, config, "chatgpt", until=clock)
+                fresh = found[found["first_bucket"] >= start - pd.Timedelta("5min")]
+                if alerted_at is None and len(fresh):
+                    alerted_at = clock
+    return Heard(first, alerted_at, fresh, collected)
