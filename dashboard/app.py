@@ -112,7 +112,7 @@ else:
 
 st.subheader(f"Complaints per {freq} bucket, {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC")
 if len(result):
-    st.altair_chart(outage_chart(result, found, updates, detector.threshold), width="stretch")
+    st.altair_chart(outage_chart(result, found, updates, detector.alert_level(result)), width="stretch")
     st.caption(
         "Black: complaints per bucket, all sources. Blue dashes: the expected count (each source's "
         "seasonal baseline, added up); the band above it reaches the count one bucket would need to "

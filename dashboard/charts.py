@@ -5,8 +5,6 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from detector.surprise import alert_count
-
 STAGE_COLORS = {
     "investigating": "#d62728",
     "identified": "#ff7f0e",
@@ -16,11 +14,11 @@ STAGE_COLORS = {
 }
 
 
-def outage_chart(result: pd.DataFrame, found: pd.DataFrame, updates: pd.DataFrame, threshold: float) -> alt.LayerChart:
-    """Complaints per bucket against the baseline band, alert episodes shaded,
-    each official stage a labelled vertical rule. All times UTC."""
-    frame = result.reset_index(names="time")
-    frame["upper"] = alert_count(frame["baseline"], frame["dispersion"], threshold)
+def outage_chart(result: pd.DataFrame, found: pd.DataFrame, updates: pd.DataFrame, alert_level: pd.Series) -> alt.LayerChart:
+    """Complaints per bucket against the baseline band (up to ``alert_level``,
+    the count that would open an episode), alert episodes shaded, each
+    official stage a labelled vertical rule. All times UTC."""
+    frame = result.assign(upper=alert_level).reset_index(names="time")
     x = alt.X("time:T", title="time (UTC)", axis=alt.Axis(format="%b %d %H:%M"))
     layers = []
     if len(found):

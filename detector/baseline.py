@@ -33,7 +33,7 @@ from sklearn.base import BaseEstimator
 
 from .episodes import LEVELS, EpisodeRules, EpisodeState, run_episodes
 from .seasonal import dispersion_hourly, expected_hourly, hourly_rate, hourly_sums, lookback_hours, shifted_sum
-from .surprise import EVIDENCE, combined_surprise, surprise
+from .surprise import EVIDENCE, alert_count, combined_surprise, surprise
 
 HOUR = pd.Timedelta("1h")
 CHUNK = 1 << 14  # rows scored at a time
@@ -151,6 +151,22 @@ class RollingBaselineDetector(BaseEstimator):
         frame, index = _on_grid(_as_frame(counts), self.step_)
         return self._advance(frame).reindex(index).set_axis(counts.index)
 
+    def alert_level(self, result: pd.DataFrame) -> pd.Series:
+        """The count a bucket of ``result`` would need to open an episode on
+        its own, the buckets before it being as expected (all sources
+        pooled): the line to draw above the baseline.
+
+        >>> index = pd.date_range("2023-11-01", periods=600, freq="5min", tz="UTC")
+        >>> detector = RollingBaselineDetector()
+        >>> result = detector.fit_predict(pd.Series(1, index=index))
+        >>> float(detector.alert_level(result).iloc[-1])
+        12.0
+        """
+        scale = min(int(s) for s in self.scales)
+        expected = result["baseline"]
+        needed = alert_count(scale * expected, result["dispersion"].fillna(0.0), float(self.threshold))
+        return pd.Series(needed - (scale - 1) * expected.to_numpy(), index=result.index, name="alert_level")
+
     # -- the work --------------------------------------------------------------
 
     def _start(self, frame: pd.DataFrame) -> None:
@@ -167,6 +183,7 @@ class RollingBaselineDetector(BaseEstimator):
         self.history_start_ = first - lead * self.step_
         self.history_end_ = self.history_start_
         self.state_ = EpisodeState()
+        self.expected_hours_ = self.dispersion_hours_ = np.empty((0, self.history_.shape[1]))
 
     def _rules(self) -> EpisodeRules:
         return EpisodeRules(
@@ -177,8 +194,6 @@ class RollingBaselineDetector(BaseEstimator):
     def _advance(self, frame: pd.DataFrame) -> pd.DataFrame:
         if list(frame.columns) != self.columns_:
             raise ValueError(f"expected the columns {self.columns_}, got {list(frame.columns)}")
-        if len(frame) and _step_of(frame.index, self.step_) != self.step_:
-            raise ValueError(f"counts must be in {self.step_} buckets")
         if not len(frame):
             empty = np.zeros(0)
             return _result(frame.index, empty, empty, empty, empty, empty, np.zeros(0, np.int8), np.zeros(0, bool))
@@ -195,7 +210,11 @@ class RollingBaselineDetector(BaseEstimator):
         history = np.vstack([self.history_, missing, values]) if len(self.history_) or gap else values
         first_new = len(history) - len(values)
 
-        expected, dispersion = self._baseline(history)
+        # An hour's expectation depends only on the hours before it: it is
+        # worked out once, when the hour's first bucket arrives, and kept.
+        if len(self.expected_hours_) * self.per_hour_ < len(history):
+            self.expected_hours_, self.dispersion_hours_ = self._baseline(history)
+        expected, dispersion = self.expected_hours_, self.dispersion_hours_
         rows = np.arange(first_new, len(history)) // self.per_hour_
         score, sources = np.zeros(len(rows)), np.zeros(len(rows), dtype=int)
         # In slices of the series, so the working arrays stay small and hot in the cache.
@@ -271,9 +290,11 @@ class RollingBaselineDetector(BaseEstimator):
     def _keep_history(self, history: np.ndarray) -> None:
         """Drop whole hours older than anything the next bucket can depend on."""
         keep_hours = lookback_hours(_hours(self.window, "window")) + 2 + max(self.scales) // self.per_hour_
-        drop = max(0, len(history) // self.per_hour_ - keep_hours) * self.per_hour_
+        hours = max(0, len(history) // self.per_hour_ - keep_hours)
+        drop = hours * self.per_hour_
         self.history_ = history[drop:]
         self.history_start_ = self.history_start_ + drop * self.step_
+        self.expected_hours_, self.dispersion_hours_ = self.expected_hours_[hours:], self.dispersion_hours_[hours:]
 
 
 def _result(index, count, expected, dispersion, score, sources, levels, onset) -> pd.DataFrame:
@@ -325,16 +346,12 @@ def _on_grid(frame: pd.DataFrame, step: pd.Timedelta | None = None) -> tuple[pd.
     return frame.reindex(full), index
 
 
-def _step_of(index: pd.DatetimeIndex, default=None) -> pd.Timedelta:
-    steps = np.diff(index.asi8)  # in the index's own unit (pandas 3 often keeps microseconds)
-    if len(steps) and (steps.min() != steps.max() or steps[0] <= 0):
-        raise ValueError("counts must be on a regular DatetimeIndex (use detector.complaint_counts)")
-    if len(steps):
-        return pd.Timedelta(int(steps[0]), unit=index.unit)
+def _step_of(index: pd.DatetimeIndex) -> pd.Timedelta:
+    """The bucket width of an index already on its grid (see :func:`_on_grid`)."""
+    if len(index) > 1:  # in the index's own unit: pandas 3 often keeps microseconds
+        return pd.Timedelta(int(index.asi8[1] - index.asi8[0]), unit=index.unit)
     if index.freq is not None:
         return pd.Timedelta(index.freq)
-    if default is not None:
-        return default
     raise ValueError("cannot tell the bucket width of a single bucket without a freq")
 
 

@@ -125,11 +125,12 @@ def without_gaps(counts: pd.DataFrame, days: set[tuple[str, str]]) -> pd.DataFra
     >>> without_gaps(pd.DataFrame({"forum": [0, 1]}, index=index), {("forum", "2023-11-08")})["forum"].tolist()
     [nan, 1.0]
     """
-    day_of = counts.index.strftime("%Y-%m-%d")
-    return pd.DataFrame(
-        {name: counts[name].where([(name, day) in days for day in day_of]) for name in counts.columns},
-        index=counts.index,
-    )
+    day_of = counts.index.normalize()
+    out = counts.astype(float)
+    for name in counts.columns:
+        seen = pd.to_datetime(sorted(day for source, day in days if source == name), utc=True)
+        out[name] = out[name].where(day_of.isin(seen))
+    return out
 
 
 def covered_days(db: sqlite_utils.Database, service: str) -> set[str]:

@@ -10,7 +10,7 @@ Used by ``tests/test_live.py`` and ``benchmarks/targets.py``.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,7 @@ from earshot.analysis import detect
 from earshot.config import load_config, parse_config
 from earshot.simulate import post_texts
 from earshot.store import open_db, store_posts
-from tests.emulator import Emulator, Item, serve
+from tests.emulator import Emulator, Item, config_toml, serve
 
 # Where each simulated source's posts appear, and the config source that reads them.
 PLATFORM = {"reddit-chatgpt": "reddit", "reddit-openai": "reddit", "hackernews": "hn",
@@ -31,47 +31,14 @@ SOURCE = {"reddit": "reddit", "hn": "hackernews", "discourse": "forum", "mastodo
 
 
 def live_config(base: str):
-    """The four emulated sources, polled with no pause, and the bundled detector settings."""
-    text = f"""
-[[services]]
-name = "chatgpt"
-terms = ["chatgpt", "openai"]
-
-[[sources]]
-name = "reddit"
-kind = "reddit"
-base_url = "{base}/reddit"
-oauth_url = "{base}/reddit-oauth"
-subreddit = "ChatGPT"
-service = "chatgpt"
-min_interval = 0
-
-[[sources]]
-name = "hackernews"
-kind = "hackernews"
-base_url = "{base}/hn"
-query = "chatgpt"
-service = "chatgpt"
-min_interval = 0
-
-[[sources]]
-name = "forum"
-kind = "discourse"
-base_url = "{base}/forum"
-service = "chatgpt"
-min_interval = 0
-
-[[sources]]
-name = "mastodon"
-kind = "mastodon"
-instances = ["{base}/mastodon-a", "{base}/mastodon-b"]
-tag = "chatgpt"
-service = "chatgpt"
-min_interval = 0
-"""
-    raw = tomllib.loads(text)
-    raw["detector"] = dict(load_config().detector)
-    return parse_config(raw, "live.toml")
+    """The emulator's sources that `collect` reads live here, polled with no
+    pause, and the bundled detector settings."""
+    config = parse_config(tomllib.loads(config_toml(base)), "live.toml")
+    sources = tuple(
+        replace(source, options={**source.options, "min_interval": 0})
+        for source in config.sources if source.name in SOURCE.values()
+    )
+    return replace(config, sources=sources, detector=dict(load_config().detector))
 
 
 @dataclass
