@@ -48,3 +48,11 @@ def test_readme_classify_output_is_what_classify_prints():
     shown = [json.loads(line) for line in match.group(2).strip().splitlines()]
     result = earshot("classify", input=lines)
     assert [json.loads(line) for line in result.stdout.splitlines()] == shown
+
+
+def test_readme_simulated_evaluation_is_what_evaluate_prints(tmp_path):
+    block = re.search(r"\$ earshot evaluate --db data/simulated.db\n(.*?)```", readme(), re.S).group(1)
+    db = tmp_path / "simulated.db"
+    assert earshot("simulate", "--db", db).returncode == 0
+    result = earshot("evaluate", "--db", db)
+    assert result.stdout.strip() == block.strip()
