@@ -269,7 +269,7 @@ def detect(db_path, config_path, services, as_json):
     \b
     Example:
       $ earshot detect --json --db data/demo.db
-      {"service": "chatgpt", "start": "2023-11-08T13:45:00+00:00", "end": "2023-11-08T15:40:00+00:00", ...}
+      {"service": "chatgpt", "level": "confirmed", "start": "2023-11-08T13:45:00+00:00", "confirmed_at": ...}
     """
     from .analysis import detect as run_detect
     from .store import replace_alerts

@@ -6,7 +6,7 @@ Tables:
 - ``incident_updates``: official status-page updates, one row per posted update.
 - ``collector_state``: per source, the conditional-GET validators, cursor and
   the last success or error.
-- ``alerts``: alert episodes found by ``earshot detect``.
+- ``alerts``: alert episodes found by ``earshot detect`` (tier and confirmation time included).
 - ``backfill_jobs``: per source and range, how far a backfill got.
 - ``meta``: key/value facts about the database (for example that it is a demo).
 
@@ -127,6 +127,13 @@ def m003_backfill_jobs(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m004_alert_levels(db: sqlite_utils.Database) -> None:
+    # Episodes have two tiers now: the highest reached, and when it was confirmed.
+    db["alerts"].add_column("level", str)
+    db["alerts"].add_column("confirmed_at", str)
+
+
 def open_db(path: str | Path) -> sqlite_utils.Database:
     """Open (creating if needed) an earshot database and bring its schema up to date.
 
@@ -234,6 +241,8 @@ def replace_alerts(db: sqlite_utils.Database, service: str, episodes: pd.DataFra
             "service": service,
             "start": utc_iso(row.start),
             "end": None if pd.isna(row.end) else utc_iso(row.end),
+            "level": getattr(row, "level", None),
+            "confirmed_at": None if pd.isna(getattr(row, "confirmed_at", pd.NaT)) else utc_iso(row.confirmed_at),
             "peak_score": float(row.peak_score),
             "sources": json.dumps(list(row.sources)),
             "detected_at": stamp,
@@ -295,13 +304,13 @@ def _load_between(db, table, columns, time_column, equal, since, until, limit=No
 
 def load_alerts(db: sqlite_utils.Database, service: str | None = None) -> pd.DataFrame:
     """Stored alert episodes with tz-aware ``start`` / ``end`` columns."""
-    columns = ["service", "start", "end", "peak_score", "sources", "detected_at"]
+    columns = ["service", "start", "end", "level", "confirmed_at", "peak_score", "sources", "detected_at"]
     sql, params = "SELECT * FROM alerts", []
     if service is not None:
         sql += " WHERE service = ?"
         params.append(service)
     frame = pd.DataFrame(list(db.query(sql + " ORDER BY start", params)), columns=columns)
-    for column in ("start", "end"):
+    for column in ("start", "end", "confirmed_at"):
         frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
     frame["sources"] = frame["sources"].map(json.loads)
     return frame

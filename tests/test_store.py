@@ -69,6 +69,34 @@ def test_an_older_database_upgrades_in_place(tmp_path):
     assert any(index.columns == ["service", "created_at"] for index in db["posts"].indexes)
 
 
+def test_alerts_keep_their_tier_and_an_older_alerts_table_gains_it(tmp_path):
+    import pandas as pd
+
+    from earshot.store import load_alerts, replace_alerts
+
+    path = tmp_path / "old.db"
+    old = sqlite_utils.Database(path)
+    migrations.apply(old, stop_before="m004_alert_levels")
+    old["alerts"].insert({"service": "chatgpt", "start": "2023-11-08T13:45:00+00:00", "peak_score": 9.0, "sources": "[]"})
+    old.close()
+    db = open_db(path)
+    (kept,) = load_alerts(db).itertuples()
+    assert kept.start == pd.Timestamp("2023-11-08T13:45Z") and kept.level is None
+    episodes = pd.DataFrame({
+        "start": pd.to_datetime(["2023-11-08T13:45Z", "2023-11-09T02:00Z"], utc=True),
+        "end": pd.to_datetime(["2023-11-08T17:00Z", None], utc=True),
+        "level": ["confirmed", "possible"],
+        "confirmed_at": pd.to_datetime(["2023-11-08T13:50Z", None], utc=True),
+        "peak_score": [300.0, 5.2],
+        "sources": [["forum", "reddit"], ["forum"]],
+    })
+    replace_alerts(db, "chatgpt", episodes)
+    stored = load_alerts(db, "chatgpt")
+    assert stored["level"].tolist() == ["confirmed", "possible"]
+    assert stored["confirmed_at"].iloc[0] == pd.Timestamp("2023-11-08T13:50Z") and pd.isna(stored["confirmed_at"].iloc[1])
+    assert pd.isna(stored["end"].iloc[1]) and stored["sources"].iloc[0] == ["forum", "reddit"]
+
+
 def test_incident_updates_keep_repeated_stages(tmp_path):
     db = open_db(tmp_path / "earshot.db")
     updates = [
