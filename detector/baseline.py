@@ -32,7 +32,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from .episodes import LEVELS, EpisodeRules, EpisodeState, run_episodes
-from .seasonal import dispersion_hourly, expected_hourly, hourly_rate, hourly_sums, lookback_hours, shifted_sum
+from .seasonal import dispersion_hourly, expected_hourly, hourly_rate, hourly_sums, lookback_hours
 from .surprise import EVIDENCE, alert_count, combined_surprise, surprise
 
 HOUR = pd.Timedelta("1h")

@@ -100,7 +100,7 @@ def trailing_sum(values: np.ndarray, width: int, lag: int = 1) -> np.ndarray:
     Long windows add whole days first, so a four-week window costs about
     fifty array additions, not 672.
     """
-    days, rest = divmod(width, DAY)
+    days = width // DAY
     if days < 2:
         return shifted_sum(values, range(lag, lag + width))
     day_sums = shifted_sum(values, range(DAY))  # row j: rows j-23 .. j
@@ -153,15 +153,16 @@ def expected_hourly(
     level, seen = _mean(clean, window)
     rhythm = np.ones_like(level)
     if season in ("day", "week"):
+        present = (~np.isnan(clean)).astype(float)
         season_mean, _ = _mean(clean, SEASON_WEEKS * WEEK)
         day_shifts = [DAY * d + o for d in range(1, SEASON_WEEKS * 7 + 1) for o in NEIGHBOURS]
         day_sum = shifted_sum(clean, day_shifts)
-        day_seen = shifted_sum((~np.isnan(clean)).astype(float), day_shifts)
+        day_seen = shifted_sum(present, day_shifts)
         typical = _shrunk(day_sum, day_seen, season_mean)
         if season == "week":
             week_shifts = [WEEK * w + o for w in range(1, SEASON_WEEKS + 1) for o in NEIGHBOURS]
             week_sum = shifted_sum(clean, week_shifts)
-            week_seen = shifted_sum((~np.isnan(clean)).astype(float), week_shifts)
+            week_seen = shifted_sum(present, week_shifts)
             typical = _shrunk(week_sum, week_seen, typical)
         with np.errstate(invalid="ignore", divide="ignore"):
             rhythm = np.where(season_mean > 0, typical / season_mean, 1.0)

@@ -75,7 +75,7 @@ def post_texts(posts: pd.DataFrame, rng: np.random.Generator) -> list[str]:
     """A text for each simulated post, by its kind and problem type."""
     texts = []
     for kind, problem in zip(posts["kind"], posts["problem"], strict=True):
-        if kind in ("chatter",):
+        if kind == "chatter":
             text = rng.choice(CHATTER)
         elif kind == "launch":
             text = rng.choice(LAUNCH)

@@ -79,6 +79,7 @@ def hear_live(db_path, name: str, seed: int = 0, before="30min", after="60min", 
 
         live = posts[(posts["created_at"] >= start) & (posts["created_at"] < end)]
         alerted_at, collected, clock = None, 0, start
+        fresh = pd.DataFrame()
         with HttpClient(timeout=10, attempts=2, min_interval=0) as client:
             while clock < end:
                 clock += pd.Timedelta(step)
