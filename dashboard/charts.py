@@ -88,19 +88,48 @@ PROBLEM_COLORS = {
 }
 
 
-def problem_chart(by_problem: pd.DataFrame) -> alt.Chart:
-    """Complaints per bucket stacked by problem type (one column per type,
-    as :func:`detector.counts_by` gives them)."""
-    frame = by_problem.reset_index(names="time").melt("time", var_name="problem", value_name="complaints")
+def problem_bars(breakdown: pd.DataFrame) -> alt.Chart:
+    """Complaints per problem type, one bar each (``problem``, ``complaints`` columns)."""
     return (
-        alt.Chart(frame[frame["complaints"] > 0])
+        alt.Chart(breakdown)
         .mark_bar()
         .encode(
-            x=alt.X("time:T", title="time (UTC)", axis=alt.Axis(format="%b %d %H:%M")),
-            y=alt.Y("complaints:Q", stack="zero", title="complaints per bucket"),
-            color=alt.Color("problem:N", scale=alt.Scale(domain=list(PROBLEM_COLORS), range=list(PROBLEM_COLORS.values())),
-                            legend=alt.Legend(title="problem", orient="top")),
-            tooltip=[alt.Tooltip("time:T", format="%Y-%m-%d %H:%M"), "problem:N", "complaints:Q"],
+            x=alt.X("complaints:Q", title="complaints"),
+            y=alt.Y("problem:N", sort="-x", title=None),
+            color=alt.Color("problem:N", scale=alt.Scale(domain=[*PROBLEM_COLORS, "unknown"],
+                            range=[*PROBLEM_COLORS.values(), "#bbbbbb"]), legend=None),
+            tooltip=["problem:N", "complaints:Q", alt.Tooltip("share:Q", format=".0%")],
         )
-        .properties(height=220)
+        .properties(height=max(150, 40 * len(breakdown)))
     )
+
+
+def score_chart(scores: pd.DataFrame, found: pd.DataFrame, incidents: pd.DataFrame, threshold: float) -> alt.LayerChart:
+    """The detector's score over a long range (``scores``: one row per hour with
+    ``time`` and ``score``, the hour's highest), the threshold as a horizontal
+    rule, episodes as red ticks along the top, official incidents as grey rules."""
+    x = alt.X("time:T", title="time (UTC)")
+    layers = [
+        alt.Chart(scores).mark_line(color="#000000", strokeWidth=1).encode(
+            x=x, y=alt.Y("score:Q", title="score (hour's highest, -log10 p)", scale=alt.Scale(type="symlog"),
+                         axis=alt.Axis(values=[0, 2, 5, 10, 30, 100, 300])),
+            tooltip=[alt.Tooltip("time:T", format="%Y-%m-%d %H:%M"), alt.Tooltip("score:Q", format=".1f")],
+        ),
+        alt.Chart(pd.DataFrame({"threshold": [threshold]})).mark_rule(color="#d62728", strokeDash=[6, 3])
+        .encode(y="threshold:Q"),
+    ]
+    if len(incidents):
+        layers.append(
+            alt.Chart(incidents[["first_post", "title"]]).mark_rule(color="#7f7f7f", opacity=0.5)
+            .encode(x="first_post:T", tooltip=[alt.Tooltip("first_post:T", title="official", format="%Y-%m-%d %H:%M"),
+                                               "title:N"])
+        )
+    if len(found):
+        layers.append(
+            alt.Chart(found[["start", "peak_score", "level"]]).mark_point(shape="triangle-down", color="#d62728",
+                                                                          filled=True, size=80)
+            .encode(x="start:T", y=alt.value(6),
+                    tooltip=[alt.Tooltip("start:T", title="alert", format="%Y-%m-%d %H:%M"), "level:N",
+                             alt.Tooltip("peak_score:Q", format=".0f")])
+        )
+    return alt.layer(*layers).properties(height=300)

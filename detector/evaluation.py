@@ -30,7 +30,8 @@ def official_incidents(updates: pd.DataFrame) -> pd.DataFrame:
     """
     columns = ["provider", "incident_id", "title", "first_post", "acknowledged", "resolved", "components"]
     if updates.empty:
-        return pd.DataFrame(columns=columns)
+        moments = ("first_post", "acknowledged", "resolved")
+        return pd.DataFrame({c: pd.Series(dtype="datetime64[ns, UTC]" if c in moments else object) for c in columns})
     rows = []
     for (provider, incident_id), group in updates.groupby(["provider", "incident_id"], sort=False):
         acks = group.loc[group["stage"].isin(ACK_STAGES), "posted_at"]

@@ -13,16 +13,15 @@ import sqlite_utils
 
 from detector import (
     RollingBaselineDetector,
-    counts_by,
     episodes,
-    first_reports,
     match_incidents,
     official_incidents,
     summarize,
 )
 
+from .aggregates import complaint_counts, source_days
 from .config import Config
-from .store import load_incident_updates, load_posts
+from .store import load_incident_updates
 
 DEFAULT_BUCKET = "5min"
 
@@ -47,10 +46,12 @@ def service_sources(config: Config, service: str) -> list[str]:
 
 
 def detect(db: sqlite_utils.Database, config: Config, service: str, since=None, until=None, detector=None):
-    """Run the detector over a service's stored complaints.
+    """Run the detector over a service's stored complaints, ``since <= t < until``
+    (default: from the first complaint to the newest post of any kind).
 
     Unless ``[detector] unique_reporters = false``, only each author's first
     complaint an hour counts (``reporter_window``; see :func:`detector.first_reports`).
+    The counting happens inside SQLite (:func:`earshot.aggregates.complaint_counts`).
 
     Each configured source of the service is one column of counts, so the
     detector can weigh agreement between sources (a source with no complaint
@@ -61,29 +62,31 @@ def detect(db: sqlite_utils.Database, config: Config, service: str, since=None, 
     the ``sources`` whose complaints fell inside it.
     """
     freq = bucket_of(config)
-    complaints = load_posts(db, service=service, since=since, until=until, complaints_only=True)
-    if config.detector.get("unique_reporters", True):
-        complaints = first_reports(complaints, within=str(config.detector.get("reporter_window", "1h")))
     detector = detector or detector_from_config(config)
-    start = since if since is not None else (complaints["created_at"].min() if len(complaints) else None)
-    # The series runs to what has been heard: ``until`` (exclusive), else the newest post of any kind.
-    end = pd.Timestamp(until) - pd.Timedelta(microseconds=1) if until is not None else latest_post(db, service)
-    if start is None or end is None:
+    if since is None:
+        since = db.execute(
+            "SELECT min(created_at) FROM posts WHERE service = ? AND is_complaint = 1", [service]
+        ).fetchone()[0]
+    if until is None:
+        newest = latest_post(db, service)
+        until = None if newest is None else newest + pd.Timedelta(seconds=1)
+    if since is None or until is None or pd.Timestamp(since) >= pd.Timestamp(until):
         return pd.DataFrame(), episodes(pd.DataFrame()).assign(sources=[])
+    window = str(config.detector.get("reporter_window", "1h")) if config.detector.get("unique_reporters", True) else None
+    counts = complaint_counts(db, service, freq, since, until, reporter_window=window)
     names = service_sources(config, service)
-    names += sorted(set(complaints["source"]) - set(names))
-    counts = counts_by(complaints, "source", freq, start=start, end=end).reindex(columns=names, fill_value=0)
-    result = detector.fit_predict(without_gaps(counts, source_days(db, service)))
+    names += sorted(set(counts.columns) - set(names))
+    counts = counts.reindex(columns=names, fill_value=0)
+    result = detector.fit_predict(without_gaps(counts, source_days(db, service, since, until)))
     found = episodes(result)
-    found["sources"] = [sorted(episode_posts(complaints, row, freq)["source"].unique()) for row in found.itertuples()]
+    found["sources"] = [heard_from(counts, row, freq) for row in found.itertuples()]
     return result, found
 
 
-def episode_posts(posts: pd.DataFrame, episode, freq: str) -> pd.DataFrame:
-    """The posts that fell inside one episode's buckets (``episode`` is a row
-    of :func:`detector.episodes`, as a Series or a named tuple)."""
-    stamps = posts["created_at"]
-    return posts[(stamps >= episode.first_bucket) & (stamps < episode.last_bucket + pd.Timedelta(freq))]
+def heard_from(counts: pd.DataFrame, episode, freq: str) -> list[str]:
+    """The sources (columns of ``counts``) with a complaint inside one episode's buckets."""
+    inside = counts.loc[episode.first_bucket : episode.last_bucket]
+    return sorted(inside.columns[inside.sum() > 0])
 
 
 def service_incidents(db: sqlite_utils.Database, config: Config, service: str, since=None, until=None) -> pd.DataFrame:
@@ -105,15 +108,6 @@ def latest_post(db: sqlite_utils.Database, service: str) -> pd.Timestamp | None:
     return None if newest is None else pd.Timestamp(newest)
 
 
-def source_days(db: sqlite_utils.Database, service: str) -> set[tuple[str, str]]:
-    """``(source, YYYY-MM-DD)`` for each UTC day on which a source stored any
-    post of the service, complaint or not."""
-    rows = db.query(
-        "SELECT DISTINCT source, substr(created_at, 1, 10) AS day FROM posts WHERE service = ?", [service]
-    )
-    return {(row["source"], row["day"]) for row in rows}
-
-
 def without_gaps(counts: pd.DataFrame, days: set[tuple[str, str]]) -> pd.DataFrame:
     """Counts with every day a source stored nothing at all marked missing (NaN).
 
@@ -133,21 +127,27 @@ def without_gaps(counts: pd.DataFrame, days: set[tuple[str, str]]) -> pd.DataFra
     return out
 
 
-def covered_days(db: sqlite_utils.Database, service: str) -> set[str]:
+def covered_days(db: sqlite_utils.Database, service: str, since=None, until=None) -> set[str]:
     """UTC dates (``YYYY-MM-DD``) on which the service has any stored post."""
-    rows = db.query("SELECT DISTINCT substr(created_at, 1, 10) AS day FROM posts WHERE service = ?", [service])
-    return {row["day"] for row in rows}
+    return {day for _, day in source_days(db, service, since, until)}
 
 
-def evaluate(db: sqlite_utils.Database, config: Config, service: str):
+def evaluate(db: sqlite_utils.Database, config: Config, service: str, since=None, until=None, detector=None):
     """Match a service's episodes to its official incidents on the days we have posts for.
 
     Returns ``(matches, summary)`` as :func:`detector.match_incidents` and
     :func:`detector.summarize` give them.
     """
-    _, found = detect(db, config, service)
-    incidents = service_incidents(db, config, service)
-    days = covered_days(db, service)
+    _, found = detect(db, config, service, since, until, detector)
+    return score_episodes(db, config, service, found, since, until)
+
+
+def score_episodes(db: sqlite_utils.Database, config: Config, service: str, found: pd.DataFrame, since=None, until=None):
+    """``(matches, summary)`` of ``found`` against the official incidents of
+    ``since <= t < until`` that fell on days with stored posts (an incident on a
+    day nobody was listening cannot be heard)."""
+    incidents = service_incidents(db, config, service, since, until)
+    days = covered_days(db, service, since, until)
     if len(incidents):
         incidents = incidents[incidents["first_post"].dt.strftime("%Y-%m-%d").isin(days)].reset_index(drop=True)
     matches = match_incidents(found, incidents)

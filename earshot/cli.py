@@ -461,7 +461,26 @@ def _print_verdicts(classifier, texts: list[str]) -> None:
 @config_option
 @port_option
 def dashboard(db_path, config_path, port):
-    """Serve the dashboard (headless) on --port for the database at --db."""
+    """Serve the dashboard (headless) on --port for the database at --db.
+
+    \b
+    Four pages:
+      Now       the detector's verdict beside the provider's status, the last
+                24 hours against the baseline, problem types, the latest posts
+      History   every alert episode and official incident of a range, with
+                lead times; click a row for that incident's chart
+      Tuning    sliders for the detector's settings, re-scored as they move;
+                a button writes them into a config file
+      Sources   last fetch, last error, posts/hour and backfill of each source
+
+    \b
+    The address holds the view, so it can be shared:
+      http://localhost:8501/?page=history&from=2023-11-01&to=2023-11-30
+      http://localhost:8501/?page=now&at=2023-11-08T14:00:00Z   (replay a moment)
+
+    While a collector is storing fetches, the open page refreshes every
+    [dashboard] refresh_seconds (30 by default).
+    """
     db_path = db_path or default_db_path()
     if not Path(db_path).exists():
         raise click.ClickException(f"no database at {db_path}: run `earshot collect` first, or `earshot demo`")

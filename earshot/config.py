@@ -67,6 +67,8 @@ class Config:
     services: tuple[Service, ...]
     sources: tuple[Source, ...]
     detector: dict
+    # [dashboard] settings, e.g. refresh_seconds.
+    dashboard: dict = field(default_factory=dict)
 
     def service(self, name: str) -> Service:
         for service in self.services:
@@ -169,7 +171,10 @@ def parse_config(raw: dict, path: str = "<config>") -> Config:
     detector = raw.get("detector", {})
     if not isinstance(detector, dict):
         raise ConfigError(f"{path}: [detector] must be a table")
-    return Config(path=path, services=tuple(services), sources=tuple(sources), detector=detector)
+    dashboard = raw.get("dashboard", {})
+    if not isinstance(dashboard, dict):
+        raise ConfigError(f"{path}: [dashboard] must be a table")
+    return Config(path=path, services=tuple(services), sources=tuple(sources), detector=detector, dashboard=dashboard)
 
 
 def with_detector_settings(text: str, settings: dict) -> str:

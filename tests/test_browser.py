@@ -1,4 +1,5 @@
-"""The dashboard as a person sees it: `earshot demo` served, loaded in headless Chromium.
+"""The dashboard as a person sees it: served by `earshot demo` / `earshot dashboard`,
+loaded in headless Chromium, every page screenshotted.
 
 Needs Debian's chromium (`.ci/run` installs it). Outside CI, without it, the
 test is skipped; in CI (CI=true) a missing browser is a failure.
@@ -6,12 +7,16 @@ test is skipped; in CI (CI=true) a missing browser is a failure.
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from earshot.config import load_config
+from earshot.store import open_db, save_state, store_posts
+from earshot.timeutil import now_iso
 from tests.conftest import wait_until_healthy
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -20,46 +25,123 @@ EARSHOT = shutil.which("earshot") or str(Path(sys.executable).parent / "earshot"
 if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
     pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
+
+
+def serve(args: list[str], port: int):
+    process = subprocess.Popen([EARSHOT, *args, "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    wait_until_healthy(url, process)
+    return process, url
 
 
 @pytest.fixture
 def served_demo(demo_db, free_port):
-    process = subprocess.Popen(
-        [EARSHOT, "demo", "--db", str(demo_db), "--port", str(free_port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{free_port}"
+    process, url = serve(["demo", "--db", str(demo_db)], free_port)
     try:
-        wait_until_healthy(url, process)
         yield url
     finally:
         process.terminate()
         process.wait(timeout=20)
 
 
-def open_page(browser, url):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+@pytest.fixture
+def browser():
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def open_page(browser, url, chart: bool = True):
+    page = browser.new_page(viewport={"width": 1400, "height": 2400}, accept_downloads=True)
     page.goto(url)
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=60_000)
-    page.wait_for_selector('[data-testid="stVegaLiteChart"]', timeout=60_000)
+    settle(page)
+    if chart:
+        page.wait_for_selector('[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg',
+                               timeout=60_000)
+    assert page.locator('[data-testid="stException"]').count() == 0
     return page
 
 
-def test_demo_dashboard_renders_its_chart_in_a_real_browser(served_demo, tmp_path):
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
-        try:
-            # Two sessions at once: each must get its own SQLite connection.
-            pages = [open_page(browser, served_demo) for _ in range(2)]
-            for page in pages:
-                assert page.locator('[data-testid="stException"]').count() == 0
-                assert page.locator("canvas, svg").count() > 0
-                assert "posts are simulated" in page.inner_text('[data-testid="stAlert"]')
-            body = pages[0].inner_text("body")
-            assert "13:45 UTC" in body and "13:54 UTC" in body and "+9 min" in body
-            pages[0].screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
-            assert (tmp_path / "dashboard.png").stat().st_size > 20_000
-        finally:
-            browser.close()
+def settle(page):
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=60_000)
+
+
+def test_every_page_renders_in_a_real_browser(served_demo, browser, tmp_path):
+    # Two sessions at once: each must get its own SQLite connection.
+    now = open_page(browser, f"{served_demo}/?page=now&at=2023-11-08T14:00:00Z")
+    latest = open_page(browser, served_demo)
+    for page in (now, latest):
+        assert "posts are simulated" in page.inner_text('[data-testid="stAlert"]')
+    body = now.inner_text("body")
+    assert "Confirmed outage signal" in body and "since 13:45 UTC" in body and "Investigating" in body
+    assert "Normal" in latest.inner_text("body")
+    now.screenshot(path=str(tmp_path / "now.png"), full_page=True)
+
+    with now.expect_download() as download:
+        now.get_by_role("button", name="Download these counts (CSV)").click()
+    rows = Path(download.value.path()).read_text().splitlines()
+    assert rows[0].startswith("time,count,baseline") and len(rows) == 1 + 24 * 12 + 1  # header, 24 h of buckets and the one in progress
+
+    history = open_page(browser, f"{served_demo}/?page=history", chart=False)
+    assert "5 of 18" in history.inner_text("body")
+    assert history.locator('[data-testid="stVegaLiteChart"]').count() == 0
+    # Click the third row's selection box (rows are in time order: the November outage is third).
+    grid = history.locator('[data-testid="stDataFrame"]').bounding_box()
+    history.mouse.click(grid["x"] + 12, grid["y"] + 35 * 3 + 17)
+    history.wait_for_selector('[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg',
+                              timeout=60_000)
+    settle(history)
+    assert "earshot alerted 13:45 UTC; the provider first posted 13:54 UTC" in history.inner_text("body")
+    assert "incident=00fpy0yxrx1q" in history.url
+    history.screenshot(path=str(tmp_path / "history.png"), full_page=True)
+
+    tuning = open_page(browser, f"{served_demo}/?page=tuning")
+    assert "5 alert episode(s) with these settings" in tuning.inner_text("body")
+    tuning.screenshot(path=str(tmp_path / "tuning.png"), full_page=True)
+
+    sources = open_page(browser, f"{served_demo}/?page=sources", chart=False)
+    expect(sources.locator('[data-testid="stDataFrame"]')).to_be_visible()
+    assert "No collector has stored a fetch" in sources.inner_text("body")
+    sources.screenshot(path=str(tmp_path / "sources.png"), full_page=True)
+
+    for name in ("now", "history", "tuning", "sources"):
+        assert (tmp_path / f"{name}.png").stat().st_size > 20_000
+
+
+@pytest.fixture
+def collecting(tmp_path):
+    """A database a collector is writing to, and a config that refreshes every 2 s."""
+    path = tmp_path / "live.db"
+    db = open_db(path)
+    store_posts(db, [{"source": "reddit-chatgpt", "post_id": "1", "service": "chatgpt", "is_complaint": 1,
+                      "problem": "down", "created_at": "2024-03-04T12:00:00Z", "text": "is chatgpt down?"}])
+    save_state(db, "reddit-chatgpt", last_ok_at=now_iso())
+    db.close()
+    config = tmp_path / "refresh.toml"
+    config.write_text(Path(load_config().path).read_text().replace("refresh_seconds = 30", "refresh_seconds = 2"))
+    return path, config
+
+
+def test_the_open_page_refreshes_while_a_collector_stores_posts(collecting, browser, free_port):
+    db_path, config = collecting
+    process, url = serve(["dashboard", "--db", str(db_path), "--config", str(config)], free_port)
+    try:
+        page = open_page(browser, url)
+        assert "Collector running" in page.inner_text('[data-testid="stSidebar"]')
+        assert "As of 2024-03-04 12:00 UTC" in page.inner_text("body") or "2024-03-04 12:00 UTC" in page.inner_text("body")
+        # The collector stores a newer complaint: the page shows it without a reload.
+        with sqlite3.connect(db_path) as conn:
+            conn.execute(
+                "INSERT INTO posts (source, post_id, service, is_complaint, problem, created_at, text)"
+                " VALUES ('reddit-chatgpt', '2', 'chatgpt', 1, 'errors', '2024-03-04T12:30:00+00:00', 'network error again')"
+            )
+            conn.execute("UPDATE collector_state SET last_ok_at = ?", [now_iso()])
+        expect(page.get_by_text("2024-03-04 12:30 UTC", exact=False).first).to_be_visible(timeout=30_000)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

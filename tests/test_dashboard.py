@@ -1,89 +1,296 @@
-"""The dashboard under Streamlit's AppTest, on real SQLite files."""
+"""The dashboard under Streamlit's AppTest, on real SQLite files: every page,
+every widget, the URL query, and untrusted text."""
 
+import datetime as dt
 import json
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from collectors.backfill import Job, save_job
 from detector import PROBLEM_TYPES
 from earshot.analysis import detect
 from earshot.config import load_config
-from earshot.store import open_db, replace_alerts, store_incident_updates, store_posts
+from earshot.store import open_db, replace_alerts, save_state, store_incident_updates, store_posts
+from earshot.timeutil import now_iso
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+NOVEMBER_OUTAGE = "00fpy0yxrx1q"  # "Major Outage across ChatGPT and API", 2023-11-08
 
 
-def run_app(monkeypatch, db_path) -> AppTest:
+def run_app(monkeypatch, db_path, config_path=None, **query) -> AppTest:
     monkeypatch.setenv("EARSHOT_DB", str(db_path))
-    monkeypatch.delenv("EARSHOT_CONFIG", raising=False)
+    if config_path:
+        monkeypatch.setenv("EARSHOT_CONFIG", str(config_path))
+    else:
+        monkeypatch.delenv("EARSHOT_CONFIG", raising=False)
     app = AppTest.from_file(APP, default_timeout=60)
+    for key, value in query.items():
+        app.query_params[key] = value
     app.run()
     assert not app.exception, [e.message for e in app.exception]
     return app
 
 
-def chart_spec(app) -> tuple[dict, dict]:
-    """The Vega-Lite spec the app sent, and its datasets decoded from Arrow."""
-    chart = app.get("vega_lite_chart")[0]
+def chart_layers(chart) -> dict:
+    """Mark type -> the layer's data (decoded from Arrow) of one Vega-Lite chart."""
+    spec = json.loads(chart.proto.spec)
     datasets = {d.name: pa.ipc.open_stream(d.data.data).read_pandas() for d in chart.proto.datasets}
-    return json.loads(chart.proto.spec), datasets
+    layers = spec.get("layer", [spec])
+    return {layer["mark"]["type"]: datasets.get(layer.get("data", {}).get("name")) for layer in layers}
 
 
 def metrics(app) -> dict:
     return {m.label: m.value for m in app.metric}
 
 
-def test_demo_opens_on_the_biggest_alert_with_the_official_timeline(monkeypatch, demo_db):
-    app = run_app(monkeypatch, demo_db)
+def table(app, columns: set) -> pd.DataFrame:
+    """The one dataframe on the page that has ``columns``."""
+    found = [d.value for d in app.dataframe if columns <= set(d.value.columns)]
+    assert len(found) == 1, [list(d.value.columns) for d in app.dataframe]
+    return found[0]
+
+
+def texts(app) -> str:
+    return " ".join(str(el.value) for kind in ("markdown", "caption", "text", "title", "subheader")
+                    for el in app.get(kind))
+
+
+# -- Now ---------------------------------------------------------------------
+
+
+def test_now_replays_the_november_outage_as_it_was_heard(monkeypatch, demo_db):
+    app = run_app(monkeypatch, demo_db, page="now", at="2023-11-08T14:00:00Z")
     assert "posts are simulated" in app.info[0].value
-    assert app.selectbox(key="focus").value.startswith("Alert 2023-11-08 13:45 UTC")
-    assert metrics(app) == {
-        "Complaints in view": metrics(app)["Complaints in view"],
-        "earshot alert": "13:45 UTC",
-        "First official post": "13:54 UTC",
-        "Lead time": "+9 min",
-    }
-    spec, datasets = chart_spec(app)
-    layers = {layer["mark"]["type"]: datasets[layer["data"]["name"]] for layer in spec["layer"]}
+    assert "Replaying 2023-11-08 14:00 UTC" in texts(app)
+    assert "Confirmed outage signal" in app.error[0].value and "since 13:45 UTC" in app.error[0].value
+    assert metrics(app) == {"Official status (openai)": "Investigating"}
+    assert "Major Outage across ChatGPT and API" in " ".join(t.value for t in app.text)
+
+    layers = chart_layers(app.get("vega_lite_chart")[0])
     assert {"rect", "area", "line", "rule", "text"} <= set(layers)
-    assert set(layers["rule"]["stage"]) == {"investigating", "identified", "monitoring", "resolved"}
     assert layers["rect"]["alert_from"].min().isoformat() == "2023-11-08T13:40:00+00:00"
-    official, _, posts = app.dataframe
-    assert "Major Outage across ChatGPT and API" in set(official.value["incident"])
-    assert len(posts.value) > 100 and set(posts.value["source"]) >= {"reddit-chatgpt", "openai-forum"}
+    # Only what had been posted by 14:00 (the morning's partial outage, then this one's first post).
+    assert layers["rule"]["time"].max() == pd.Timestamp("2023-11-08T13:54Z")
+    assert "investigating" in set(layers["rule"]["stage"])
+    assert layers["line"]["time"].max() == pd.Timestamp("2023-11-08T14:00Z")
+
+    breakdown = table(app, {"problem", "complaints", "share"})
+    assert {"down", "errors", "api"} <= set(breakdown["problem"]) <= {*PROBLEM_TYPES, "unknown"}
+    assert breakdown["share"].sum() == pytest.approx(1.0)
+    posts = table(app, {"time (UTC)", "source", "text", "link"})
+    assert len(posts) == 50 and posts["time (UTC)"].is_monotonic_decreasing
+    assert posts["time (UTC)"].max() <= "2023-11-08 14:00:00"
+    assert app.get("download_button")[0].label == "Download these counts (CSV)"
 
 
-def test_choosing_another_alert_moves_the_view(monkeypatch, demo_db):
+def test_now_defaults_to_the_newest_post_and_says_it_is_not_live(monkeypatch, demo_db):
     app = run_app(monkeypatch, demo_db)
-    focus = app.selectbox(key="focus")
-    login = next(option for option in focus.options if option.startswith("Alert 2024-08-21"))
-    focus.set_value(login).run()
-    assert not app.exception
-    assert metrics(app)["earshot alert"] == "16:20 UTC"
-    assert metrics(app)["First official post"] == "16:27 UTC"
-    assert "login" in set(app.dataframe[-1].value["problem"])
-    app.slider(key="hours").set_value(2).run()
-    assert not app.exception
+    assert app.radio(key="page").value == "now"
+    assert "As of the newest stored post, 2024-08-21 23:59 UTC" in texts(app)
+    assert "no collector is storing posts now" in texts(app)
+    assert app.success[0].value.startswith("**Normal**")
+    assert metrics(app) == {"Official status (openai)": "Operational"}
+    # The login incident of that afternoon is in the last 24 hours.
+    layers = chart_layers(app.get("vega_lite_chart")[0])
+    assert layers["rect"]["start"].min().isoformat() == "2024-08-21T16:20:00+00:00"
+    assert "login" in set(table(app, {"problem", "complaints"})["problem"])
 
 
-def test_a_spike_breaks_down_by_problem_type(monkeypatch, demo_db):
+def test_an_unreadable_at_falls_back_to_the_newest_data(monkeypatch, demo_db):
+    app = run_app(monkeypatch, demo_db, page="now", at="yesterday-ish")
+    assert "not a time" in app.warning[0].value
+    assert "2024-08-21 23:59 UTC" in texts(app)
+
+
+# -- History -----------------------------------------------------------------
+
+
+def test_history_lists_every_incident_and_episode_with_lead_times(monkeypatch, demo_db):
+    app = run_app(monkeypatch, demo_db, page="history")
+    assert app.date_input(key="range").value == (dt.date(2023, 11, 5), dt.date(2024, 8, 21))
+    assert metrics(app) == {"Incidents heard": "5 of 18", "Precision": "100%", "Median lead": "+9 min",
+                            "False alarms / week": "0.00"}
+    rows = table(app, {"what", "incident", "lead (min)"}).set_index("key")
+    assert len(rows) == 18 and rows["when"].is_monotonic_increasing
+    assert rows.loc[NOVEMBER_OUTAGE, "what"] == "heard first"
+    assert rows.loc[NOVEMBER_OUTAGE, "lead (min)"] == 9
+    assert rows.loc[NOVEMBER_OUTAGE, "earshot alert"] == pd.Timestamp("2023-11-08T13:45Z")
+    assert (rows["what"] == "missed").sum() == 13
+    assert "more official incident(s) fell on days with no stored posts" in texts(app)
+    assert not app.get("vega_lite_chart"), "no incident chart before a row is chosen"
+
+
+def test_choosing_an_incident_shows_its_chart_and_a_replay_link(monkeypatch, demo_db):
+    app = run_app(monkeypatch, demo_db, page="history", incident=NOVEMBER_OUTAGE)
+    assert app.query_params["incident"] == [NOVEMBER_OUTAGE] or app.query_params["incident"] == NOVEMBER_OUTAGE
+    assert "earshot alerted 13:45 UTC; the provider first posted 13:54 UTC, lead +9 min" in texts(app)
+    layers = chart_layers(app.get("vega_lite_chart")[0])
+    assert set(layers["rule"]["stage"]) == {"investigating", "identified", "monitoring", "resolved"}
+    assert layers["rect"]["start"].min().isoformat() == "2023-11-08T13:45:00+00:00"
+    assert "(?page=now&service=chatgpt&at=2023-11-08T13%3A59%3A00Z)" in texts(app)
+
+
+def test_a_narrower_range_recounts_and_lands_in_the_url(monkeypatch, demo_db):
+    app = run_app(monkeypatch, demo_db, page="history")
+    app.date_input(key="range").set_value((dt.date(2023, 11, 5), dt.date(2023, 11, 9))).run()
+    assert not app.exception
+    assert metrics(app)["Incidents heard"] == "1 of 4"
+    assert app.query_params["from"] in ("2023-11-05", ["2023-11-05"])
+    assert app.query_params["to"] in ("2023-11-09", ["2023-11-09"])
+
+
+def test_the_range_and_page_come_from_the_url(monkeypatch, demo_db):
+    app = run_app(monkeypatch, demo_db, page="history", **{"from": "2024-08-18", "to": "2024-08-21"})
+    assert app.radio(key="page").value == "history"
+    assert app.date_input(key="range").value == (dt.date(2024, 8, 18), dt.date(2024, 8, 21))
+    assert metrics(app)["Incidents heard"] == "1 of 5"
+
+
+def test_switching_pages_keeps_service_and_range_in_the_url(monkeypatch, demo_db):
     app = run_app(monkeypatch, demo_db)
-    _, breakdown, posts = app.dataframe
-    shares = breakdown.value.set_index("problem")
-    assert {"down", "errors", "api"} <= set(shares.index) <= {*PROBLEM_TYPES, "unknown"}
-    assert shares["share"].sum() == pytest.approx(1.0)
-    # The breakdown covers the alert episode only; the table below covers the whole view.
-    assert shares["complaints"].sum() < len(posts.value)
-    assert any("during the alert from 13:45 UTC" in c.value for c in app.caption)
-    stacked = app.get("vega_lite_chart")[1]
-    spec = json.loads(stacked.proto.spec)
-    assert spec["mark"]["type"] == "bar" and spec["encoding"]["color"]["field"] == "problem"
-
-    app.multiselect(key="problems").set_value(["api"]).run()
+    app.radio(key="page").set_value("sources").run()
     assert not app.exception
-    assert set(app.dataframe[-1].value["problem"]) == {"api"}
+    assert app.title[0].value == "Sources"
+    query = {key: (value[0] if isinstance(value, list) else value) for key, value in app.query_params.items()}
+    assert query == {"page": "sources", "service": "chatgpt", "from": "2023-11-05", "to": "2024-08-21"}
+
+
+# -- Tuning ------------------------------------------------------------------
+
+
+def test_tuning_starts_at_the_config_and_rescores_as_sliders_move(monkeypatch, demo_db):
+    app = run_app(monkeypatch, demo_db, page="tuning")
+    assert app.slider(key="tune_threshold").value == 5.0
+    assert app.select_slider(key="tune_min_rate").value == 0.05
+    before = metrics(app)
+    assert before["Precision"] == "100%" and before["Median lead"] == "+9 min"
+    assert len(table(app, {"start", "level", "peak score"})) == 5
+
+    app.slider(key="tune_threshold").set_value(2.0).run()
+    assert not app.exception
+    after = metrics(app)
+    episodes = table(app, {"start", "level", "peak score"})
+    assert len(episodes) > 5
+    assert after["Precision"] != "100%"
+    deltas = {m.label: m.delta for m in app.metric}
+    assert deltas["Precision"].endswith("pp") and deltas["Precision"].startswith("-")
+    chart = app.get("vega_lite_chart")[0]
+    datasets = {d.name: pa.ipc.open_stream(d.data.data).read_pandas() for d in chart.proto.datasets}
+    rules = [datasets[layer["data"]["name"]] for layer in json.loads(chart.proto.spec)["layer"]
+             if layer["encoding"].get("y", {}).get("field") == "threshold"]
+    assert rules[0]["threshold"].tolist() == [2.0]
+
+    for key, value in (("tune_min_rate", 0.5), ("tune_window", "14D")):
+        app.select_slider(key=key).set_value(value).run()
+        assert not app.exception
+    for key, value in (("tune_confirm", 12.0), ("tune_penalty", 2.0), ("tune_close_after", 6)):
+        app.slider(key=key).set_value(value).run()
+        assert not app.exception
+
+
+def test_the_write_button_puts_the_settings_into_a_config_file(monkeypatch, demo_db, tmp_path):
+    app = run_app(monkeypatch, demo_db, page="tuning")
+    target = tmp_path / "tuned" / "earshot.toml"
+    app.slider(key="tune_threshold").set_value(6.5).run()
+    app.text_input(key="tune_target").set_value(str(target)).run()
+    app.button(key="tune_write").click().run()
+    assert not app.exception
+    assert str(target) in app.success[0].value
+    written = load_config(target)
+    assert written.detector["threshold"] == 6.5 and written.detector["min_rate"] == 0.05
+    assert [s.name for s in written.sources] == [s.name for s in load_config().sources]
+
+    # Writing again into the now-existing file keeps it and changes only [detector].
+    target.write_text(target.read_text() + "\n# my note\n")
+    app.slider(key="tune_threshold").set_value(4.0).run()
+    app.button(key="tune_write").click().run()
+    assert load_config(target).detector["threshold"] == 4.0 and "# my note" in target.read_text()
+
+
+def test_a_config_file_that_cannot_be_written_is_an_error_not_a_crash(monkeypatch, demo_db, tmp_path):
+    app = run_app(monkeypatch, demo_db, page="tuning")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    app.text_input(key="tune_target").set_value(str(blocker / "earshot.toml")).run()
+    app.button(key="tune_write").click().run()
+    assert not app.exception
+    assert "Could not write" in app.error[0].value
+
+
+# -- Sources -----------------------------------------------------------------
+
+
+@pytest.fixture
+def collecting_db(tmp_path):
+    """A database a collector is writing to right now: one source fine, one
+    failing, one in the middle of a backfill."""
+    path = tmp_path / "live.db"
+    db = open_db(path)
+    newest = pd.Timestamp.now(tz="UTC").floor("s")
+    store_posts(db, [
+        {"source": "reddit-chatgpt", "post_id": str(i), "service": "chatgpt", "is_complaint": 0,
+         "created_at": (newest - pd.Timedelta(minutes=10 * i)).isoformat(), "text": "chatter"}
+        for i in range(24)
+    ])
+    save_state(db, "reddit-chatgpt", last_ok_at=now_iso())
+    save_state(db, "hackernews", last_ok_at="2024-01-01T00:00:00+00:00",
+               last_error="HTTP 429 Too Many Requests (retry after 60 s)", last_error_at=now_iso())
+    save_job(db, Job("openai-forum", "2023-11-01T00:00:00+00:00", "2023-12-01T00:00:00+00:00",
+                     done_until="2023-11-16T00:00:00+00:00", new=1200))
+    db.close()
+    return path
+
+
+def test_sources_shows_fetches_errors_rates_and_backfills(monkeypatch, collecting_db):
+    app = run_app(monkeypatch, collecting_db, page="sources")
+    assert "A collector is running" in app.success[0].value
+    assert "hackernews" in app.error[0].value
+    health = table(app, {"source", "last successful fetch", "last error"}).set_index("source")
+    assert list(health.index[:3]) == ["reddit-chatgpt", "reddit-openai", "hackernews"]
+    assert health.loc["hackernews", "last error"].startswith("HTTP 429")
+    assert health.loc["reddit-chatgpt", "posts/hour"] == pytest.approx(24 / 24)
+    assert pd.isna(health.loc["reddit-openai", "last successful fetch"]) and health.loc["reddit-openai", "backfill"] == "no"
+    assert health.loc["openai-forum", "backfill"] == "running: 2023-11-01 to 2023-12-01, 50% (1,200 posts)"
+    assert any("pages refresh every 30 s" in c.value for c in app.sidebar.caption)
+
+
+def test_sources_says_when_nothing_is_collecting(monkeypatch, demo_db):
+    app = run_app(monkeypatch, demo_db, page="sources")
+    assert "No collector has stored a fetch" in app.warning[0].value
+    assert not any("Collector running" in c.value for c in app.sidebar.caption)
+
+
+# -- Services, empty databases, untrusted text --------------------------------
+
+
+def test_the_service_comes_from_the_url_and_each_has_its_own_page(monkeypatch, demo_db, tmp_path):
+    config = tmp_path / "two.toml"
+    config.write_text(Path(load_config().path).read_text() + '\n[[services]]\nname = "claude"\nlabel = "Claude"\n'
+                      'terms = ["claude"]\nprovider = "anthropic"\n')
+    app = run_app(monkeypatch, demo_db, config_path=config, service="claude")
+    assert app.selectbox(key="service").value == "claude"
+    assert app.title[0].value == "Is Claude down?"
+    assert "No posts stored for Claude yet" in app.warning[0].value
+    app.selectbox(key="service").set_value("chatgpt").run()
+    assert app.title[0].value == "Is ChatGPT down?" and not app.exception
+
+
+def test_a_database_without_posts_says_what_to_run(monkeypatch, tmp_path):
+    path = tmp_path / "empty.db"
+    open_db(path).close()
+    for page in ("now", "history", "tuning", "sources"):
+        app = run_app(monkeypatch, path, page=page)
+        assert not app.exception
+    assert "No posts stored for ChatGPT yet" in run_app(monkeypatch, path).warning[0].value
+
+
+def test_a_missing_database_says_what_to_run(monkeypatch, tmp_path):
+    app = run_app(monkeypatch, tmp_path / "nowhere.db")
+    assert "Run `earshot demo`" in app.error[0].value
 
 
 @pytest.fixture
@@ -95,7 +302,7 @@ def hostile_db(tmp_path):
             "source": "reddit-chatgpt",
             "post_id": str(i),
             "created_at": f"2024-01-10T12:{i:02d}:00Z",
-            "text": "is chatgpt down? <script>alert('x')</script><img src=x onerror=alert(1)>",
+            "text": "is chatgpt down? <script>alert('x')</script><img src=x onerror=alert(1)> [click](javascript:alert(2))",
             "url": "javascript:alert(document.cookie)" if i % 2 else f"https://www.reddit.com/r/ChatGPT/comments/{i}",
             "service": "chatgpt",
             "is_complaint": True,
@@ -107,28 +314,26 @@ def hostile_db(tmp_path):
     store_incident_updates(
         db,
         [{"provider": "openai", "incident_id": "x", "update_id": "1", "stage": "investigating",
-          "posted_at": "2024-01-10T12:05:00Z", "title": "<b>Outage</b>", "url": "data:text/html,<script>"}],
+          "posted_at": "2024-01-10T12:05:00Z", "title": "<b>Outage</b> [x](javascript:alert(3))",
+          "url": "data:text/html,<script>"}],
     )
-    config = load_config()
-    replace_alerts(db, "chatgpt", detect(db, config, "chatgpt")[1])
+    replace_alerts(db, "chatgpt", detect(db, load_config(), "chatgpt")[1])
     return path
 
 
 def test_untrusted_text_stays_text_and_only_http_links_survive(monkeypatch, hostile_db):
-    app = run_app(monkeypatch, hostile_db)
-    official, _, posts = app.dataframe
-    assert all("<script>alert('x')</script>" in text for text in posts.value["text"])
-    links = [link for link in posts.value["link"] if isinstance(link, str)]
-    assert links and all(link.startswith("https://") for link in links)
-    assert len(links) == 6
-    assert official.value["link"].isna().all() and official.value["incident"].tolist() == ["<b>Outage</b>"]
-    # Nothing is rendered as markdown or HTML: the text only reaches dataframes.
-    rendered = " ".join(str(el.value) for el in app.markdown) + " ".join(str(el.value) for el in app.caption)
-    assert "<script>" not in rendered
+    app = run_app(monkeypatch, hostile_db, page="now")
+    posts = table(app, {"time (UTC)", "text", "link"})
+    assert all("<script>alert('x')</script>" in text for text in posts["text"])
+    links = [link for link in posts["link"] if isinstance(link, str)]
+    assert len(links) == 6 and all(link.startswith("https://") for link in links)
+    # The provider's title reaches the page only as st.text (no markdown, no HTML).
+    assert "<b>Outage</b> [x](javascript:alert(3))" in " ".join(t.value for t in app.text)
 
-
-def test_a_database_without_posts_says_what_to_run(monkeypatch, tmp_path):
-    path = tmp_path / "empty.db"
-    open_db(path).close()
-    app = run_app(monkeypatch, path)
-    assert "No posts stored for ChatGPT yet" in app.warning[0].value
+    history = run_app(monkeypatch, hostile_db, page="history", incident="x")
+    assert "<b>Outage</b>" in " ".join(t.value for t in history.text)
+    for page in (app, history):
+        rendered = " ".join(str(el.value) for kind in ("markdown", "caption", "title", "subheader", "info",
+                                                       "success", "warning", "error")
+                            for el in page.get(kind))
+        assert "<script>" not in rendered and "javascript:" not in rendered and "<b>" not in rendered

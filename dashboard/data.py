@@ -1,0 +1,199 @@
+"""What the dashboard's pages read, cached.
+
+Every page asks for aggregates (SQLite does the grouping, see
+:mod:`earshot.aggregates`) and detector runs, cached with ``st.cache_data``.
+Each cached function takes the database's :func:`data_stamp`, so a collector
+storing new posts invalidates exactly what changed and nothing else.
+
+Connections are per browser session and read-only: SQLite objects must not
+be shared between the threads that serve different sessions. Cached functions
+take the connection as ``_db`` (left out of the cache key) beside its path.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import sqlite_utils
+import streamlit as st
+
+from detector import episodes
+from earshot import aggregates
+from earshot.analysis import (
+    detect,
+    detector_from_config,
+    latest_post,
+    score_episodes,
+    service_incidents,
+)
+from earshot.config import Config, load_config
+from earshot.store import get_meta, load_incident_updates
+
+# The baseline learns its hour-of-week rhythm from up to this long before what is shown.
+LEARN_BEFORE = pd.Timedelta(days=35)
+CACHE = {"max_entries": 64, "show_spinner": False}
+
+
+@st.cache_resource
+def config_at(path: str | None) -> Config:
+    return load_config(path)
+
+
+def connect(path: str) -> sqlite_utils.Database:
+    """A read-only connection for this browser session only."""
+    key = f"db:{path}"
+    if key not in st.session_state:
+        conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True, check_same_thread=False)
+        st.session_state[key] = sqlite_utils.Database(conn)
+    return st.session_state[key]
+
+
+def data_stamp(db: sqlite_utils.Database) -> tuple:
+    """Changes whenever a post, an official update, a fetch or a backfill step is stored.
+
+    ``max(rowid)`` is a single index probe, so asking costs microseconds.
+    """
+    return db.execute(
+        "SELECT (SELECT max(rowid) FROM posts), (SELECT max(rowid) FROM incident_updates),"
+        " (SELECT max(max(coalesce(last_ok_at, '')), max(coalesce(last_error_at, ''))) FROM collector_state),"
+        " (SELECT max(updated_at) FROM backfill_jobs), (SELECT max(detected_at) FROM alerts)"
+    ).fetchone()
+
+
+@st.cache_data(**CACHE)
+def is_demo(_db, db_path: str, stamp: tuple) -> bool:
+    return bool(get_meta(_db, "demo", False))
+
+
+@st.cache_data(**CACHE)
+def newest_post(_db, db_path: str, stamp: tuple, service: str) -> pd.Timestamp | None:
+    return latest_post(_db, service)
+
+
+@st.cache_data(**CACHE)
+def stored_span(_db, db_path: str, stamp: tuple, service: str) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """The first and last stored post of ``service``."""
+    first, last = _db.execute(
+        "SELECT min(created_at), max(created_at) FROM posts WHERE service = ?", [service]
+    ).fetchone()
+    return None if first is None else (pd.Timestamp(first), pd.Timestamp(last))
+
+
+@st.cache_data(**CACHE)
+def detection(_db, db_path: str, stamp: tuple, config_path, service: str, since, until, params: tuple = (),
+              band: bool = False):
+    """Episodes and the per-bucket frame for ``since <= t < until``, with the
+    baseline warmed on the :data:`LEARN_BEFORE` before ``since``.
+
+    ``params`` overrides the config's detector settings (``(name, value)`` pairs).
+    Returns ``(result, found, level)``: with ``band``, ``level`` is the count
+    that would open an episode in each bucket (the top of the chart's band);
+    it costs a search per bucket, so long ranges go without.
+    """
+    config = config_at(config_path)
+    detector = detector_from_config(config, **dict(params))
+    result, found = detect(_db, config, service, since=since - LEARN_BEFORE, until=until, detector=detector)
+    if not len(result):
+        return result, found, pd.Series(dtype=float)
+    result = result[result.index >= since.floor(result.index.freq or "5min")]
+    found = found[found["last_bucket"] >= since].reset_index(drop=True)
+    level = detector.alert_level(result) if band else pd.Series(index=result.index, dtype=float)
+    return result, found, level
+
+
+@st.cache_data(**CACHE)
+def scored(_db, db_path: str, stamp: tuple, config_path, service: str, since, until, params: tuple = ()):
+    """``(found, matches, summary)``: episodes that started in the range, scored
+    against the official incidents of the days with posts."""
+    config = config_at(config_path)
+    _, found, _ = detection(_db, db_path, stamp, config_path, service, since, until, params)
+    found = found[found["start"] >= since].reset_index(drop=True)
+    matches, summary = score_episodes(_db, config, service, found, since, until)
+    return found, matches, summary
+
+
+@st.cache_data(**CACHE)
+def official_updates(_db, db_path: str, stamp: tuple, provider: str | None, since, until) -> pd.DataFrame:
+    if not provider:
+        return load_incident_updates(_db, "", since=since, until=until).iloc[:0]
+    return load_incident_updates(_db, provider, since=since, until=until)
+
+
+@st.cache_data(**CACHE)
+def incidents(_db, db_path: str, stamp: tuple, config_path, service: str, since, until) -> pd.DataFrame:
+    return service_incidents(_db, config_at(config_path), service, since, until)
+
+
+@st.cache_data(**CACHE)
+def problem_counts(_db, db_path: str, stamp: tuple, service: str, since, until) -> pd.Series:
+    return aggregates.problem_counts(_db, service, since, until)
+
+
+@st.cache_data(**CACHE)
+def latest_complaints(_db, db_path: str, stamp: tuple, service: str, since, until, limit: int = 100) -> pd.DataFrame:
+    return aggregates.latest_complaints(_db, service, since, until, limit)
+
+
+@st.cache_data(**CACHE)
+def source_health(_db, db_path: str, stamp: tuple, config_path) -> pd.DataFrame:
+    """One row per source (configured or seen): collector state, posting rate, backfill."""
+    config = config_at(config_path)
+    activity = aggregates.source_activity(_db, hours=24)
+    state = {row["source"]: row for row in _db.query("SELECT * FROM collector_state")}
+    newest_by_source = activity["newest"].to_dict()
+    jobs = pd.DataFrame(list(_db.query("SELECT * FROM backfill_jobs ORDER BY updated_at")))
+    kinds = {s.name: s.kind for s in config.sources}
+    names = [s.name for s in config.sources] + sorted((set(state) | set(newest_by_source)) - set(kinds))
+    rows = []
+    providers = {s.name: s.provider or s.service for s in config.sources if s.kind == "statuspage"}
+    for name in names:
+        seen = state.get(name, {})
+        if name in providers:  # a status page stores official updates, not posts
+            newest = _db.execute("SELECT max(posted_at) FROM incident_updates WHERE provider = ?",
+                                 [providers[name]]).fetchone()[0]
+            rate = None
+        else:
+            newest, rate = newest_by_source.get(name), float(activity["per_hour"].get(name, 0.0))
+        rows.append(
+            {
+                "source": name,
+                "kind": kinds.get(name, "not in config"),
+                "last successful fetch": _stamp(seen.get("last_ok_at")),
+                "last error": seen.get("last_error") or "",
+                "last error at": _stamp(seen.get("last_error_at")),
+                "newest post": _stamp(newest),
+                "posts/hour": rate,
+                "backfill": (backfill_summary(jobs[jobs["source"] == name]) if len(jobs) else None) or "no",
+            }
+        )
+    health = pd.DataFrame(rows)
+    for column in ("last successful fetch", "last error at", "newest post"):
+        health[column] = pd.to_datetime(health[column], utc=True)
+    return health
+
+
+def backfill_summary(jobs: pd.DataFrame) -> str | None:
+    """What the backfills of one source are doing, in a phrase (None: never backfilled).
+
+    >>> jobs = pd.DataFrame([{"since": "2023-11-01T00:00:00+00:00", "until": "2023-12-01T00:00:00+00:00",
+    ...     "done_until": "2023-11-16T00:00:00+00:00", "status": "running", "new": 1200}])
+    >>> backfill_summary(jobs)
+    'running: 2023-11-01 to 2023-12-01, 50% (1,200 posts)'
+    """
+    if not len(jobs):
+        return None
+    job = jobs.iloc[-1]
+    since, until = pd.Timestamp(job["since"]), pd.Timestamp(job["until"])
+    # Backfills run forward: everything before ``done_until`` is stored.
+    done = pd.Timestamp(job["done_until"]) if job.get("done_until") else since
+    share = (done - since) / (until - since) if until > since else 1.0
+    text = f"{job['status']}: {since:%Y-%m-%d} to {until:%Y-%m-%d}, {share:.0%} ({int(job.get('new') or 0):,} posts)"
+    if job["status"] == "failed" and job.get("error"):
+        text += f": {job['error']}"
+    return text
+
+
+def _stamp(value) -> pd.Timestamp | None:
+    return pd.Timestamp(value) if value else None

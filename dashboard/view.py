@@ -1,0 +1,90 @@
+"""What every page is handed: the database, the config, the service and range chosen.
+
+Pages read their data through :mod:`dashboard.data` with these values, so two
+pages asking the same question share one cached answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import sqlite_utils
+
+from dashboard import data
+from earshot.config import Config, Service
+
+# A collector that stored a fetch (or an error) this recently is running: pages refresh.
+LIVE_WITHIN = pd.Timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class View:
+    db: sqlite_utils.Database
+    db_path: str
+    config_path: str | None
+    config: Config
+    service: str
+    since: pd.Timestamp  # the sidebar's range, for History and Tuning
+    until: pd.Timestamp
+
+    @property
+    def spec(self) -> Service:
+        return self.config.service(self.service)
+
+    @property
+    def stamp(self) -> tuple:
+        """Read afresh on every call, so an auto-refresh sees new data."""
+        return data.data_stamp(self.db)
+
+    @property
+    def freq(self) -> str:
+        return str(self.config.detector.get("bucket", "5min"))
+
+
+def safe_link(url) -> str | None:
+    """Only http(s) URLs become links; anything else (``javascript:``, ``data:``) is dropped.
+
+    >>> safe_link("https://status.openai.com/incidents/x"), safe_link("javascript:alert(1)")
+    ('https://status.openai.com/incidents/x', None)
+    """
+    if isinstance(url, str) and url.strip().lower().startswith(("http://", "https://")):
+        return url.strip()
+    return None
+
+
+def collector_running(db: sqlite_utils.Database, now: pd.Timestamp | None = None) -> pd.Timestamp | None:
+    """When a collector or backfill last stored something, if within :data:`LIVE_WITHIN` of ``now``."""
+    now = now or pd.Timestamp.now(tz="UTC")
+    last = db.execute(
+        "SELECT max(t) FROM (SELECT max(last_ok_at) AS t FROM collector_state"
+        " UNION ALL SELECT max(last_error_at) FROM collector_state"
+        " UNION ALL SELECT max(updated_at) FROM backfill_jobs WHERE status = 'running')"
+    ).fetchone()[0]
+    if last is None:
+        return None
+    last = pd.Timestamp(last)
+    return last if now - last <= LIVE_WITHIN else None
+
+
+def post_table(posts: pd.DataFrame) -> pd.DataFrame:
+    """Posts as the dashboard shows them: plain text, and a link only for http(s) URLs."""
+    return pd.DataFrame(
+        {
+            "time (UTC)": posts["created_at"].dt.strftime("%Y-%m-%d %H:%M:%S"),
+            "source": posts["source"],
+            "problem": posts["problem"].fillna("unknown"),
+            "text": (posts["title"].fillna("") + " " + posts["text"].fillna("")).str.strip(),
+            "link": posts["url"].map(safe_link),
+        }
+    )
+
+
+def minutes(delta: pd.Timedelta) -> str:
+    """A duration as people say it.
+
+    >>> minutes(pd.Timedelta(minutes=95)), minutes(pd.Timedelta(minutes=9))
+    ('1 h 35 min', '9 min')
+    """
+    total = int(delta.total_seconds() // 60)
+    return f"{total // 60} h {total % 60} min" if total >= 60 else f"{total} min"
