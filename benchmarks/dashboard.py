@@ -12,7 +12,8 @@ Streamlit's caches and times the page's first full run under AppTest (the
 script, its SQL and the detector; not the browser's drawing), and a second,
 cached run. With Chromium, it also times each page in a real browser on a
 freshly started ``earshot dashboard`` (imports and empty caches included)
-until its chart is on screen, and again in a second tab.
+until its chart is on screen, and again in a second tab; and, as the floor,
+a Streamlit page holding nothing but a one-cell table.
 """
 
 from __future__ import annotations
@@ -29,16 +30,20 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from collectors.timelines import read_official_timelines  # noqa: E402
-from detector import PROBLEM_TYPES  # noqa: E402
-from earshot.demo import CHATTER, COMPLAINTS, MODELS  # noqa: E402
-from earshot.store import open_db, store_incident_updates, store_posts  # noqa: E402
+from collectors.timelines import read_official_timelines
+from detector import PROBLEM_TYPES
+from earshot.demo import CHATTER, COMPLAINTS, MODELS
+from earshot.store import open_db, store_incident_updates, store_posts
 
 END = pd.Timestamp("2024-08-28", tz="UTC")
 SOURCES = {"reddit-chatgpt": 0.45, "reddit-openai": 0.2, "hackernews": 0.1, "openai-forum": 0.15,
            "mastodon-chatgpt": 0.07, "bluesky-chatgpt": 0.03}
 APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 PAGES = ("now", "history", "tuning", "sources")
+CHART = '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg'
+TABLE = '[data-testid="stDataFrame"] canvas'
+# What is on screen once a page is drawn (History charts an incident only once a row is chosen).
+DRAWN = {"now": CHART, "history": TABLE, "tuning": CHART, "sources": TABLE}
 
 
 def busy_database(path: Path, posts: int = 1_000_000, days: int = 730, seed: int = 0) -> dict:
@@ -121,9 +126,9 @@ def first_render(db_path: Path, page: str) -> tuple[float, float]:
     return cold, time.perf_counter() - started
 
 
-def browser_render(db_path: Path, page: str, chromium: str) -> tuple[float, float]:
+def browser_render(db_path: Path | None, page: str, chromium: str) -> tuple[float, float]:
     """Seconds from opening ``?page=`` in headless Chromium to the page drawn
-    (its chart on screen, or the script finished): on a freshly started
+    (the script finished and its chart, or table, on screen): on a freshly started
     ``earshot dashboard`` (imports and empty caches included), then in a second tab."""
     import socket
     import subprocess
@@ -134,9 +139,15 @@ def browser_render(db_path: Path, page: str, chromium: str) -> tuple[float, floa
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    earshot = str(Path(sys.executable).parent / "earshot")
-    server = subprocess.Popen([earshot, "dashboard", "--db", str(db_path), "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if db_path is None:  # the floor: a Streamlit page that only writes one line
+        floor = Path(tempfile.mkdtemp()) / "floor.py"
+        floor.write_text('import streamlit as st\nst.dataframe({"x": [1]})\n')
+        command = [sys.executable, "-m", "streamlit", "run", str(floor), "--server.headless", "true",
+                   "--server.port", str(port), "--browser.gatherUsageStats", "false"]
+    else:
+        command = [str(Path(sys.executable).parent / "earshot"), "dashboard", "--db", str(db_path),
+                   "--port", str(port)]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/?page={page}"
     try:
         deadline = time.monotonic() + 60
@@ -154,8 +165,7 @@ def browser_render(db_path: Path, page: str, chromium: str) -> tuple[float, floa
                 started = time.perf_counter()
                 tab.goto(url)
                 tab.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=120_000)
-                if page != "sources":
-                    tab.wait_for_selector('[data-testid="stVegaLiteChart"] canvas', timeout=120_000)
+                tab.wait_for_selector(DRAWN[page], timeout=120_000)
                 seconds.append(time.perf_counter() - started)
                 if tab.locator('[data-testid="stException"]').count():
                     raise RuntimeError(f"page {page}: {tab.inner_text('[data-testid=stException]')}")
@@ -191,6 +201,8 @@ def main() -> None:
             print(f"{page:<10}{np.median(cold):>20.2f} (max {max(cold):.2f}){np.median([r[1] for r in runs]):>18.2f}")
         if args.browser != "none" and Path(args.browser).exists():
             print(f"{'page':<10}{'in Chromium: fresh server, s':>30}{'second tab, s':>18}")
+            fresh, again = browser_render(None, "sources", args.browser)
+            print(f"{'(floor)':<10}{fresh:>30.2f}{again:>18.2f}   a Streamlit page holding one table")
             for page in PAGES:
                 fresh, again = browser_render(path, page, args.browser)
                 print(f"{page:<10}{fresh:>30.2f}{again:>18.2f}")

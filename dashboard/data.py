@@ -19,7 +19,6 @@ import pandas as pd
 import sqlite_utils
 import streamlit as st
 
-from detector import episodes
 from earshot import aggregates
 from earshot.analysis import (
     detect,
@@ -29,7 +28,7 @@ from earshot.analysis import (
     service_incidents,
 )
 from earshot.config import Config, load_config
-from earshot.store import get_meta, load_incident_updates
+from earshot.store import get_meta, load_alerts, load_incident_updates
 
 # The baseline learns its hour-of-week rhythm from up to this long before what is shown.
 LEARN_BEFORE = pd.Timedelta(days=35)
@@ -112,6 +111,12 @@ def scored(_db, db_path: str, stamp: tuple, config_path, service: str, since, un
     found = found[found["start"] >= since].reset_index(drop=True)
     matches, summary = score_episodes(_db, config, service, found, since, until)
     return found, matches, summary
+
+
+@st.cache_data(**CACHE)
+def stored_alerts(_db, db_path: str, stamp: tuple, service: str) -> pd.DataFrame:
+    """The episodes ``earshot detect`` stored last, newest first."""
+    return load_alerts(_db, service).sort_values("start", ascending=False, ignore_index=True)
 
 
 @st.cache_data(**CACHE)

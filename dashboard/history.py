@@ -7,14 +7,12 @@ The chosen row is kept in the URL (``?incident=...``), so it can be shared.
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 import pandas as pd
 import streamlit as st
 
 from dashboard import data
 from dashboard.charts import outage_chart
-from dashboard.view import View
+from dashboard.view import View, replay_link
 
 TITLE = "History"
 QUERY_KEYS = ("incident",)
@@ -150,6 +148,5 @@ def incident_chart(view: View, row: pd.Series) -> None:
     else:
         st.write("No posts stored around this incident.")
     moment = (row["official first post"] if pd.notna(row["official first post"]) else row["when"]) + pd.Timedelta(minutes=5)
-    replay = urlencode({"page": "now", "service": view.service, "at": moment.strftime("%Y-%m-%dT%H:%M:%SZ")})
-    st.markdown(f"[Replay the Now page at {moment:%Y-%m-%d %H:%M} UTC](?{replay}): what earshot showed "
+    st.markdown(f"[Replay the Now page at {moment:%Y-%m-%d %H:%M} UTC]({replay_link(view.service, moment)}): what earshot showed "
                 "just after the provider's first post.")

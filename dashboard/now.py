@@ -12,7 +12,7 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.charts import outage_chart, problem_bars
-from dashboard.view import View, collector_running, minutes, post_table
+from dashboard.view import View, collector_running, minutes, post_table, replay_link
 
 TITLE = "Now"
 QUERY_KEYS = ("at",)
@@ -20,6 +20,7 @@ LIVE = True
 WINDOW = pd.Timedelta(hours=24)
 EVIDENCE_POSTS = 50
 STALE_AFTER = pd.Timedelta(hours=1)
+RECENT_ALERTS = 5
 
 
 def as_of(view: View) -> pd.Timestamp | None:
@@ -66,6 +67,13 @@ def render(view: View) -> None:
         verdict(result, found, spec.display_name)
     with right:
         official_status(updates, incidents, spec.provider)
+
+    earlier = data.stored_alerts(view.db, view.db_path, stamp, view.service)
+    earlier = earlier[earlier["start"] < since].head(RECENT_ALERTS)
+    if len(earlier):
+        links = " · ".join(f"[{start:%Y-%m-%d %H:%M}]({replay_link(view.service, start + pd.Timedelta(minutes=15))})"
+                           for start in earlier["start"])
+        st.markdown(f"Earlier alerts (replay each as it was heard, 15 minutes in): {links}")
 
     st.subheader(f"Complaints per {view.freq} bucket, last 24 hours")
     if len(result):

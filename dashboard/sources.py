@@ -4,7 +4,6 @@ error, how many posts an hour it brings, and whether a backfill is filling it in
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from dashboard import data

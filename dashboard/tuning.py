@@ -91,7 +91,9 @@ def render(view: View) -> None:
         }
     )
     st.subheader(f"{len(found)} alert episode(s) with these settings")
-    st.dataframe(episodes_table, hide_index=True, width="stretch", key="tune_episodes")
+    st.dataframe(episodes_table, hide_index=True, width="stretch", key="tune_episodes",
+                 column_config={c: st.column_config.DatetimeColumn(c, format="YYYY-MM-DD HH:mm", timezone="UTC")
+                                for c in ("start", "end")})
     st.download_button("Download these episodes (CSV)", episodes_table.to_csv(index=False),
                        file_name=f"earshot-{view.service}-episodes.csv", mime="text/csv", key="tune_csv")
 

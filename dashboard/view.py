@@ -7,6 +7,7 @@ pages asking the same question share one cached answer.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 import pandas as pd
 import sqlite_utils
@@ -40,6 +41,15 @@ class View:
     @property
     def freq(self) -> str:
         return str(self.config.detector.get("bucket", "5min"))
+
+
+def replay_link(service: str, moment: pd.Timestamp) -> str:
+    """The address of the Now page as it was at ``moment``.
+
+    >>> replay_link("chatgpt", pd.Timestamp("2023-11-08T14:00Z"))
+    '?page=now&service=chatgpt&at=2023-11-08T14%3A00%3A00Z'
+    """
+    return "?" + urlencode({"page": "now", "service": service, "at": moment.strftime("%Y-%m-%dT%H:%M:%SZ")})
 
 
 def safe_link(url) -> str | None:

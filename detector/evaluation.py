@@ -32,22 +32,20 @@ def official_incidents(updates: pd.DataFrame) -> pd.DataFrame:
     if updates.empty:
         moments = ("first_post", "acknowledged", "resolved")
         return pd.DataFrame({c: pd.Series(dtype="datetime64[ns, UTC]" if c in moments else object) for c in columns})
-    rows = []
-    for (provider, incident_id), group in updates.groupby(["provider", "incident_id"], sort=False):
-        acks = group.loc[group["stage"].isin(ACK_STAGES), "posted_at"]
-        resolved = group.loc[group["stage"] == "resolved", "posted_at"]
-        rows.append(
-            {
-                "provider": provider,
-                "incident_id": incident_id,
-                "title": group["title"].iloc[0],
-                "first_post": group["posted_at"].min(),
-                "acknowledged": acks.min() if len(acks) else pd.NaT,
-                "resolved": resolved.max() if len(resolved) else pd.NaT,
-                "components": group["components"].iloc[0] if "components" in group else None,
-            }
-        )
-    return pd.DataFrame(rows, columns=columns).sort_values("first_post", ignore_index=True)
+    keys = ["provider", "incident_id"]
+    posted = updates["posted_at"]
+    incidents = updates.assign(
+        acknowledged=posted.where(updates["stage"].isin(ACK_STAGES)),
+        resolved=posted.where(updates["stage"] == "resolved"),
+        components=updates.get("components"),
+    ).groupby(keys, sort=False).agg(
+        title=("title", "first"),
+        first_post=("posted_at", "min"),
+        acknowledged=("acknowledged", "min"),
+        resolved=("resolved", "max"),
+        components=("components", "first"),
+    )
+    return incidents.reset_index()[columns].sort_values("first_post", ignore_index=True)
 
 
 def match_incidents(

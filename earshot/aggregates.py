@@ -93,21 +93,24 @@ def source_days(db: sqlite_utils.Database, service: str, since=None, until=None)
         return set()
     first = max(first, utc_iso(since)) if since is not None else first
     last = min(last, utc_iso(pd.Timestamp(until) - pd.Timedelta(seconds=1))) if until is not None else last
-    days = [day.strftime("%Y-%m-%d") for day in pd.date_range(first[:10], last[:10], freq="D")]
-    found = set()
-    for source in sources_stored(db):
-        for day, next_day in zip(days, [*days[1:], _next_day(days[-1])] if days else [], strict=True):
-            hit = db.execute(
-                "SELECT 1 FROM posts WHERE source = ? AND created_at >= ? AND created_at < ? AND service = ? LIMIT 1",
-                [source, day, next_day, service],
-            ).fetchone()
-            if hit:
-                found.add((source, day))
-    return found
+    rows = db.execute(SOURCE_DAYS_SQL, {"first": first[:10], "last": last[:10], "service": service}).fetchall()
+    return {(source, day) for source, day in rows}
 
 
-def _next_day(day: str) -> str:
-    return (pd.Timestamp(day) + pd.Timedelta(days=1)).strftime("%Y-%m-%d")
+# Days from :first to :last, each asked of each source: does it hold a post of the service?
+SOURCE_DAYS_SQL = """
+WITH RECURSIVE days(day) AS (
+    SELECT :first UNION ALL SELECT date(day, '+1 day') FROM days WHERE day < :last
+), hop(source) AS (
+    SELECT min(source) FROM posts
+    UNION ALL SELECT (SELECT min(source) FROM posts WHERE source > hop.source) FROM hop WHERE hop.source IS NOT NULL
+)
+SELECT hop.source, days.day FROM hop, days
+WHERE hop.source IS NOT NULL AND EXISTS (
+    SELECT 1 FROM posts WHERE posts.source = hop.source AND created_at >= days.day
+    AND created_at < date(days.day, '+1 day') AND service = :service
+)
+"""
 
 
 def problem_counts(db: sqlite_utils.Database, service: str, since=None, until=None) -> pd.Series:

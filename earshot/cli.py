@@ -521,19 +521,24 @@ def demo(db_path, config_path, port, rebuild, no_serve):
 
 
 def _serve(db_path, config_path, port):
-    env = dict(os.environ, EARSHOT_DB=str(Path(db_path).resolve()))
+    os.environ["EARSHOT_DB"] = str(Path(db_path).resolve())
     if config_path:
-        env["EARSHOT_CONFIG"] = str(Path(config_path).resolve())
-    args = [
-        sys.executable, "-m", "streamlit", "run", str(APP),
+        os.environ["EARSHOT_CONFIG"] = str(Path(config_path).resolve())
+    click.echo(f"earshot dashboard for {db_path}: http://localhost:{port}  (Ctrl-C stops it)", err=True)
+    # Import the pages (pandas, scikit-learn, altair: about a second) before
+    # serving, so the first visitor does not wait for them.
+    import dashboard.history  # noqa: F401
+    import dashboard.now  # noqa: F401
+    import dashboard.sources  # noqa: F401
+    import dashboard.tuning  # noqa: F401
+    from streamlit.web import cli as streamlit_cli
+
+    sys.argv = [
+        "streamlit", "run", str(APP),
         "--server.headless", "true", "--server.port", str(port),
         "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
     ]
-    click.echo(f"earshot dashboard for {db_path}: http://localhost:{port}  (Ctrl-C stops it)", err=True)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # Replace this process, so stopping it stops the server too.
-    os.execve(sys.executable, args, env)
+    streamlit_cli.main()
 
 
 def _moment(text: str, option: str):

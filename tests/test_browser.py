@@ -98,6 +98,10 @@ def test_every_page_renders_in_a_real_browser(served_demo, browser, tmp_path):
     settle(history)
     assert "earshot alerted 13:45 UTC; the provider first posted 13:54 UTC" in history.inner_text("body")
     assert "incident=00fpy0yxrx1q" in history.url
+    with history.expect_download() as download:
+        history.get_by_role("button", name="Download this table (CSV)").click()
+    rows = Path(download.value.path()).read_text().splitlines()
+    assert rows[0].startswith("when,what,lead (min),incident") and len(rows) == 1 + 18
     history.screenshot(path=str(tmp_path / "history.png"), full_page=True)
 
     tuning = open_page(browser, f"{served_demo}/?page=tuning")

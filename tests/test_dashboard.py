@@ -14,7 +14,13 @@ from collectors.backfill import Job, save_job
 from detector import PROBLEM_TYPES
 from earshot.analysis import detect
 from earshot.config import load_config
-from earshot.store import open_db, replace_alerts, save_state, store_incident_updates, store_posts
+from earshot.store import (
+    open_db,
+    replace_alerts,
+    save_state,
+    store_incident_updates,
+    store_posts,
+)
 from earshot.timeutil import now_iso
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
@@ -94,6 +100,9 @@ def test_now_defaults_to_the_newest_post_and_says_it_is_not_live(monkeypatch, de
     assert "no collector is storing posts now" in texts(app)
     assert app.success[0].value.startswith("**Normal**")
     assert metrics(app) == {"Official status (openai)": "Operational"}
+    earlier = next(m.value for m in app.markdown if m.value.startswith("Earlier alerts"))
+    assert earlier.count("](?page=now") == 4, "the four alerts before the last 24 hours"
+    assert "[2023-11-08 13:45](?page=now&service=chatgpt&at=2023-11-08T14%3A00%3A00Z)" in earlier
     # The login incident of that afternoon is in the last 24 hours.
     layers = chart_layers(app.get("vega_lite_chart")[0])
     assert layers["rect"]["start"].min().isoformat() == "2024-08-21T16:20:00+00:00"
