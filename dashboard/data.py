@@ -23,7 +23,6 @@ from earshot import aggregates
 from earshot.analysis import (
     detect,
     detector_from_config,
-    latest_post,
     score_episodes,
     service_incidents,
 )
@@ -64,11 +63,6 @@ def data_stamp(db: sqlite_utils.Database) -> tuple:
 @st.cache_data(**CACHE)
 def is_demo(_db, db_path: str, stamp: tuple) -> bool:
     return bool(get_meta(_db, "demo", False))
-
-
-@st.cache_data(**CACHE)
-def newest_post(_db, db_path: str, stamp: tuple, service: str) -> pd.Timestamp | None:
-    return latest_post(_db, service)
 
 
 @st.cache_data(**CACHE)

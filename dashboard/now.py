@@ -25,7 +25,8 @@ RECENT_ALERTS = 5
 
 def as_of(view: View) -> pd.Timestamp | None:
     """The moment shown: ``?at=`` if given and valid, else the newest stored post."""
-    newest = data.newest_post(view.db, view.db_path, view.stamp, view.service)
+    span = data.stored_span(view.db, view.db_path, view.stamp, view.service)
+    newest = span[1] if span else None
     wanted = st.query_params.get("at")
     if wanted:
         try:

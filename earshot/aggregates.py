@@ -18,6 +18,8 @@ SQL as a parameter.
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import sqlite_utils
 
@@ -93,7 +95,8 @@ def source_days(db: sqlite_utils.Database, service: str, since=None, until=None)
         return set()
     first = max(first, utc_iso(since)) if since is not None else first
     last = min(last, utc_iso(pd.Timestamp(until) - pd.Timedelta(seconds=1))) if until is not None else last
-    rows = db.execute(SOURCE_DAYS_SQL, {"first": first[:10], "last": last[:10], "service": service}).fetchall()
+    rows = db.execute(SOURCE_DAYS_SQL, {"first": first[:10], "last": last[:10], "service": service,
+                                        "sources": json.dumps(sources_stored(db))}).fetchall()
     return {(source, day) for source, day in rows}
 
 
@@ -101,13 +104,12 @@ def source_days(db: sqlite_utils.Database, service: str, since=None, until=None)
 SOURCE_DAYS_SQL = """
 WITH RECURSIVE days(day) AS (
     SELECT :first UNION ALL SELECT date(day, '+1 day') FROM days WHERE day < :last
-), hop(source) AS (
-    SELECT min(source) FROM posts
-    UNION ALL SELECT (SELECT min(source) FROM posts WHERE source > hop.source) FROM hop WHERE hop.source IS NOT NULL
+), stored(source) AS (
+    SELECT value FROM json_each(:sources)
 )
-SELECT hop.source, days.day FROM hop, days
-WHERE hop.source IS NOT NULL AND EXISTS (
-    SELECT 1 FROM posts WHERE posts.source = hop.source AND created_at >= days.day
+SELECT stored.source, days.day FROM stored, days
+WHERE EXISTS (
+    SELECT 1 FROM posts WHERE posts.source = stored.source AND created_at >= days.day
     AND created_at < date(days.day, '+1 day') AND service = :service
 )
 """

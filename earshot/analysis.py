@@ -79,11 +79,11 @@ def detect(db: sqlite_utils.Database, config: Config, service: str, since=None, 
     counts = counts.reindex(columns=names, fill_value=0)
     result = detector.fit_predict(without_gaps(counts, source_days(db, service, since, until)))
     found = episodes(result)
-    found["sources"] = [heard_from(counts, row, freq) for row in found.itertuples()]
+    found["sources"] = [heard_from(counts, row) for row in found.itertuples()]
     return result, found
 
 
-def heard_from(counts: pd.DataFrame, episode, freq: str) -> list[str]:
+def heard_from(counts: pd.DataFrame, episode) -> list[str]:
     """The sources (columns of ``counts``) with a complaint inside one episode's buckets."""
     inside = counts.loc[episode.first_bucket : episode.last_bucket]
     return sorted(inside.columns[inside.sum() > 0])

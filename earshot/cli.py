@@ -478,7 +478,7 @@ def dashboard(db_path, config_path, port):
       http://localhost:8501/?page=history&from=2023-11-01&to=2023-11-30
       http://localhost:8501/?page=now&at=2023-11-08T14:00:00Z   (replay a moment)
 
-    While a collector is storing fetches, the open page refreshes every
+    While a collector is storing fetches, Now and Sources refresh every
     [dashboard] refresh_seconds (30 by default).
     """
     db_path = db_path or default_db_path()
