@@ -12,7 +12,7 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.charts import outage_chart
-from dashboard.view import View, replay_link
+from dashboard.view import View, replay_link, summary_text
 
 TITLE = "History"
 QUERY_KEYS = ("incident",)
@@ -79,15 +79,14 @@ def render(view: View) -> None:
     unheard = len(data.incidents(view.db, view.db_path, stamp, view.config_path, view.service,
                                  view.since, view.until)) - len(matches)
 
+    shown = summary_text(summary)
     heard, precision, lead, alarms = st.columns(4)
     heard.metric("Incidents heard", f"{summary['detected']} of {summary['incidents']}")
-    precision.metric("Precision", "n/a" if summary["precision"] is None else f"{summary['precision']:.0%}",
+    precision.metric("Precision", shown["precision"],
                      help="Share of alert episodes that fell inside an official incident's window.")
-    lead.metric("Median lead", "n/a" if summary["median_lead_minutes"] is None
-                else f"{summary['median_lead_minutes']:+.0f} min",
+    lead.metric("Median lead", shown["median_lead_minutes"],
                 help="Official first post minus earshot's alert, over the incidents heard.")
-    alarms.metric("False alarms / week", "n/a" if summary["false_alarms_per_week"] is None
-                  else f"{summary['false_alarms_per_week']:.2f}")
+    alarms.metric("False alarms / week", shown["false_alarms_per_week"])
     if unheard > 0:
         st.caption(f"{unheard} more official incident(s) fell on days with no stored posts "
                    "(nobody was listening), and are left out.")

@@ -23,23 +23,23 @@ STALE_AFTER = pd.Timedelta(hours=1)
 RECENT_ALERTS = 5
 
 
-def as_of(view: View) -> pd.Timestamp | None:
-    """The moment shown: ``?at=`` if given and valid, else the newest stored post."""
+def as_of(view: View) -> tuple[pd.Timestamp | None, bool]:
+    """The moment shown, and whether it is a replay: ``?at=`` if given and
+    valid, else the newest stored post."""
     span = data.stored_span(view.db, view.db_path, view.stamp, view.service)
-    newest = span[1] if span else None
     wanted = st.query_params.get("at")
     if wanted:
         try:
             moment = pd.Timestamp(wanted)
-            return moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
+            return (moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")), True
         except ValueError:
             st.warning("The `at` in the address is not a time; showing the newest data instead.")
-    return newest
+    return (span[1] if span else None), False
 
 
 def render(view: View) -> None:
     spec, stamp = view.spec, view.stamp
-    moment = as_of(view)
+    moment, replaying = as_of(view)
     st.title(f"Is {spec.display_name} down?")
     if moment is None:
         st.warning(f"No posts stored for {spec.display_name} yet. Run `earshot collect`.")
@@ -54,7 +54,7 @@ def render(view: View) -> None:
     updates = updates[updates["incident_id"].isin(incidents["incident_id"])]
 
     age = pd.Timestamp.now(tz="UTC") - moment
-    if "at" in st.query_params:
+    if replaying:
         st.caption(f"Replaying {moment:%Y-%m-%d %H:%M} UTC: what earshot knew then.")
     elif age > STALE_AFTER:
         why = ("the collector is running but has stored nothing newer" if collector_running(view.db)

@@ -21,8 +21,8 @@ def render(view: View) -> None:
     if live is not None:
         st.success(f"A collector is running: last stored a fetch at {live:%Y-%m-%d %H:%M:%S} UTC.", icon=":material/sync:")
     else:
-        st.warning("No collector has stored a fetch in the last 10 minutes. `earshot collect` polls once; "
-                   "run it on a schedule to keep the Now page current.", icon=":material/pause_circle:")
+        st.warning("No collector has stored a fetch in the last 10 minutes. `earshot collect --every 60` "
+                   "keeps polling, and keeps the Now page current.", icon=":material/pause_circle:")
     error_at, ok_at = health["last error at"], health["last successful fetch"]
     failing = health[(health["last error"] != "") & (ok_at.isna() | (error_at > ok_at))]
     if len(failing):

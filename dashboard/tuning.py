@@ -16,7 +16,7 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.charts import score_chart
-from dashboard.view import View
+from dashboard.view import View, summary_text
 from earshot.config import default_config_path, with_detector_settings
 
 TITLE = "Tuning"
@@ -62,15 +62,13 @@ def render(view: View) -> None:
                                           view.since, view.until, params)
     _, _, before = data.scored(view.db, view.db_path, stamp, view.config_path, view.service, view.since, view.until)
 
+    shown = summary_text(summary)
     precision, recall, lead, alarms = st.columns(4)
-    precision.metric("Precision", _share(summary["precision"]), _delta(summary, before, "precision", 100, "pp"))
-    recall.metric("Recall", _share(summary["recall"]), _delta(summary, before, "recall", 100, "pp"),
+    precision.metric("Precision", shown["precision"], _delta(summary, before, "precision", 100, "pp"))
+    recall.metric("Recall", shown["recall"], _delta(summary, before, "recall", 100, "pp"),
                   help=f"{summary['detected']} of {summary['incidents']} official incidents heard.")
-    lead.metric("Median lead", "n/a" if summary["median_lead_minutes"] is None
-                else f"{summary['median_lead_minutes']:+.0f} min",
-                _delta(summary, before, "median_lead_minutes", 1, "min"))
-    alarms.metric("False alarms / week", "n/a" if summary["false_alarms_per_week"] is None
-                  else f"{summary['false_alarms_per_week']:.2f}",
+    lead.metric("Median lead", shown["median_lead_minutes"], _delta(summary, before, "median_lead_minutes", 1, "min"))
+    alarms.metric("False alarms / week", shown["false_alarms_per_week"],
                   _delta(summary, before, "false_alarms_per_week", 1, ""), delta_color="inverse")
 
     result, _, _ = data.detection(view.db, view.db_path, stamp, view.config_path, view.service,
@@ -129,10 +127,6 @@ def write_settings(target: Path, config_path: str | None, settings: dict) -> Pat
 
 def _nearest(options: list[float], value: float) -> float:
     return min(options, key=lambda option: abs(option - value))
-
-
-def _share(value) -> str:
-    return "n/a" if value is None else f"{value:.0%}"
 
 
 def _delta(now: dict, before: dict, key: str, scale: float, unit: str) -> str | None:

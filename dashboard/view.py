@@ -98,3 +98,14 @@ def minutes(delta: pd.Timedelta) -> str:
     """
     total = int(delta.total_seconds() // 60)
     return f"{total // 60} h {total % 60} min" if total >= 60 else f"{total} min"
+
+
+def summary_text(summary: dict) -> dict[str, str]:
+    """The figures of :func:`detector.summarize` as the metrics show them ("n/a" when undefined).
+
+    >>> summary_text({"precision": 1.0, "recall": None, "median_lead_minutes": 9.0, "false_alarms_per_week": 0.0})
+    {'precision': '100%', 'recall': 'n/a', 'median_lead_minutes': '+9 min', 'false_alarms_per_week': '0.00'}
+    """
+    formats = {"precision": "{:.0%}", "recall": "{:.0%}", "median_lead_minutes": "{:+.0f} min",
+               "false_alarms_per_week": "{:.2f}"}
+    return {key: "n/a" if summary.get(key) is None else form.format(summary[key]) for key, form in formats.items()}

@@ -112,7 +112,7 @@ def test_now_defaults_to_the_newest_post_and_says_it_is_not_live(monkeypatch, de
 def test_an_unreadable_at_falls_back_to_the_newest_data(monkeypatch, demo_db):
     app = run_app(monkeypatch, demo_db, page="now", at="yesterday-ish")
     assert "not a time" in app.warning[0].value
-    assert "2024-08-21 23:59 UTC" in texts(app)
+    assert "As of the newest stored post, 2024-08-21 23:59 UTC" in texts(app) and "Replaying" not in texts(app)
 
 
 # -- History -----------------------------------------------------------------
