@@ -77,9 +77,10 @@ with st.sidebar:
                            help="History and Tuning look at these days (both ends included).")
     start, end = (chosen[0], chosen[-1]) if len(chosen) else (first, last)
     live = collector_running(db)
+    refresh = int(config.dashboard.get("refresh_seconds", 30))
     if live is not None:
-        st.caption(f":material/sync: Collector running (last fetch {live:%H:%M:%S} UTC); "
-                   f"pages refresh every {int(config.dashboard.get('refresh_seconds', 30))} s.")
+        st.caption(f":material/sync: Collector running (last fetch {live:%H:%M:%S} UTC)"
+                   + (f"; Now and Sources refresh every {refresh} s." if refresh > 0 else "."))
     st.caption(f"Database: `{db_path}`")
 
 query = {"page": page, "service": service, "from": start.isoformat(), "to": end.isoformat()}
@@ -105,7 +106,6 @@ view = View(
     until=pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1),
 )
 render = PAGES[page].render
-refresh = int(config.dashboard.get("refresh_seconds", 30))
 if live is not None and PAGES[page].LIVE and refresh > 0:
     # Only the page body reruns on the timer; the sidebar keeps its state.
     render = st.fragment(render, run_every=refresh)

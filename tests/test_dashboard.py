@@ -264,7 +264,7 @@ def test_sources_shows_fetches_errors_rates_and_backfills(monkeypatch, collectin
     assert health.loc["reddit-chatgpt", "posts/hour"] == pytest.approx(24 / 24)
     assert pd.isna(health.loc["reddit-openai", "last successful fetch"]) and health.loc["reddit-openai", "backfill"] == "no"
     assert health.loc["openai-forum", "backfill"] == "running: 2023-11-01 to 2023-12-01, 50% (1,200 posts)"
-    assert any("pages refresh every 30 s" in c.value for c in app.sidebar.caption)
+    assert any("Now and Sources refresh every 30 s" in c.value for c in app.sidebar.caption)
 
 
 def test_sources_says_when_nothing_is_collecting(monkeypatch, demo_db):
