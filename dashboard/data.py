@@ -21,6 +21,7 @@ import streamlit as st
 
 from earshot import aggregates
 from earshot.analysis import (
+    bucket_of,
     detect,
     detector_from_config,
     score_episodes,
@@ -90,7 +91,7 @@ def detection(_db, db_path: str, stamp: tuple, config_path, service: str, since,
     result, found = detect(_db, config, service, since=since - LEARN_BEFORE, until=until, detector=detector)
     if not len(result):
         return result, found, pd.Series(dtype=float)
-    result = result[result.index >= since.floor(result.index.freq or "5min")]
+    result = result[result.index >= since.floor(bucket_of(config))]
     found = found[found["last_bucket"] >= since].reset_index(drop=True)
     level = detector.alert_level(result) if band else pd.Series(index=result.index, dtype=float)
     return result, found, level
@@ -115,9 +116,8 @@ def stored_alerts(_db, db_path: str, stamp: tuple, service: str) -> pd.DataFrame
 
 @st.cache_data(**CACHE)
 def official_updates(_db, db_path: str, stamp: tuple, provider: str | None, since, until) -> pd.DataFrame:
-    if not provider:
-        return load_incident_updates(_db, "", since=since, until=until).iloc[:0]
-    return load_incident_updates(_db, provider, since=since, until=until)
+    # No provider matches no update (None would mean every provider's).
+    return load_incident_updates(_db, provider or "", since=since, until=until)
 
 
 @st.cache_data(**CACHE)

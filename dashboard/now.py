@@ -65,7 +65,7 @@ def render(view: View) -> None:
 
     left, right = st.columns([3, 2])
     with left:
-        verdict(result, found, spec.display_name)
+        verdict(result, found, spec.display_name, view.freq)
     with right:
         official_status(updates, incidents, spec.provider)
 
@@ -113,7 +113,7 @@ def render(view: View) -> None:
         st.write("No complaint posts in the last 24 hours.")
 
 
-def verdict(result: pd.DataFrame, found: pd.DataFrame, name: str) -> None:
+def verdict(result: pd.DataFrame, found: pd.DataFrame, name: str, freq: str) -> None:
     """The detector's banner: normal, possible or confirmed, in the last bucket."""
     if not len(result):
         st.success(f"**Normal**: no complaints about {name} in the last 24 hours.")
@@ -123,7 +123,7 @@ def verdict(result: pd.DataFrame, found: pd.DataFrame, name: str) -> None:
     open_episodes = found[found["end"].isna()]
     if state in ("possible", "confirmed") and len(open_episodes):
         episode = open_episodes.iloc[-1]
-        lasting = minutes(result.index[-1] + pd.Timedelta(result.index.freq or "5min") - episode["start"])
+        lasting = minutes(result.index[-1] + pd.Timedelta(freq) - episode["start"])
         text = (f"since {episode['start']:%H:%M} UTC ({lasting}): peak score {episode['peak_score']:.0f}, "
                 f"heard on {len(episode['sources'])} source(s).")
         if state == "confirmed":

@@ -13,6 +13,7 @@ import pandas as pd
 import sqlite_utils
 
 from dashboard import data
+from earshot.analysis import bucket_of
 from earshot.config import Config, Service
 
 # A collector that stored a fetch (or an error) this recently is running: pages refresh.
@@ -40,7 +41,7 @@ class View:
 
     @property
     def freq(self) -> str:
-        return str(self.config.detector.get("bucket", "5min"))
+        return bucket_of(self.config)
 
 
 def replay_link(service: str, moment: pd.Timestamp) -> str:
