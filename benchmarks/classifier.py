@@ -33,8 +33,10 @@ SPEED_POSTS = 50_000
 
 
 def score_line(name: str, scores: dict) -> str:
-    return (f"{name:<34} {scores['posts']:>6,}  P {scores['precision']:.3f}  R {scores['recall']:.3f}  "
-            f"F1 {scores['f1']:.3f}  type acc {scores['problem_accuracy']:.3f}")
+    return (
+        f"{name:<34} {scores['posts']:>6,}  P {scores['precision']:.3f}  R {scores['recall']:.3f}  "
+        f"F1 {scores['f1']:.3f}  type acc {scores['problem_accuracy']:.3f}"
+    )
 
 
 def by_group(frame: pd.DataFrame, predicted: np.ndarray, column: str) -> list[str]:
@@ -47,8 +49,11 @@ def by_group(frame: pd.DataFrame, predicted: np.ndarray, column: str) -> list[st
 def main() -> None:
     train, heldout = load_labels("train"), load_labels("heldout")
     counts = train["label"].value_counts()
-    print(f"train: {len(train):,} posts ({(train['label'] != 'none').sum():,} complaints; "
-          + ", ".join(f"{k} {v}" for k, v in counts.items()) + f"); held out: {len(heldout):,}")
+    print(
+        f"train: {len(train):,} posts ({(train['label'] != 'none').sum():,} complaints; "
+        + ", ".join(f"{k} {v}" for k, v in counts.items())
+        + f"); held out: {len(heldout):,}"
+    )
     texts, labels = train["text"].tolist(), train["label"].to_numpy(dtype=object)
     rules = RuleComplaintFilter()
 
@@ -71,12 +76,15 @@ def main() -> None:
         corpus = texts + heldout["text"].tolist()
         short = (corpus * (SPEED_POSTS // len(corpus) + 1))[:SPEED_POSTS]
         # Forum posts carry a body: five corpus posts joined stand in for one.
-        long = [" ".join(short[i:i + 5]) for i in range(0, SPEED_POSTS, 5)]
+        long = [" ".join(short[i : i + 5]) for i in range(0, SPEED_POSTS, 5)]
         for posts in (short, long):
-            print(f"\nspeed, one core, {len(posts):,} posts of {np.mean([len(p) for p in posts]):.0f} characters on average")
+            print(
+                f"\nspeed, one core, {len(posts):,} posts of {np.mean([len(p) for p in posts]):.0f} characters on average"
+            )
             for name, fn in (("classifier", model.verdicts), ("rules alone", rules.verdicts)):
                 seconds, _ = timed(fn, posts)
                 print(f"{name:<34} {len(posts) / seconds:>10,.0f} posts/s")
+
 
 if __name__ == "__main__":
     main()

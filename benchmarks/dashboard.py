@@ -36,8 +36,14 @@ from earshot.demo import CHATTER, COMPLAINTS, MODELS
 from earshot.store import open_db, store_incident_updates, store_posts
 
 END = pd.Timestamp("2024-08-28", tz="UTC")
-SOURCES = {"reddit-chatgpt": 0.45, "reddit-openai": 0.2, "hackernews": 0.1, "openai-forum": 0.15,
-           "mastodon-chatgpt": 0.07, "bluesky-chatgpt": 0.03}
+SOURCES = {
+    "reddit-chatgpt": 0.45,
+    "reddit-openai": 0.2,
+    "hackernews": 0.1,
+    "openai-forum": 0.15,
+    "mastodon-chatgpt": 0.07,
+    "bluesky-chatgpt": 0.03,
+}
 APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 PAGES = ("now", "history", "tuning", "sources")
 CHART = '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg'
@@ -53,12 +59,16 @@ def busy_database(path: Path, posts: int = 1_000_000, days: int = 730, seed: int
     updates = read_official_timelines()
     store_incident_updates(db, updates)
     start = END - pd.Timedelta(days=days)
-    onsets = sorted({
-        pd.Timestamp(u["posted_at"]) for u in updates
-        if u["provider"] == "openai" and u["stage"] == "investigating"
-        and ("ChatGPT" in u["components"] or "API" in u["components"])
-        and start <= pd.Timestamp(u["posted_at"]) < END
-    })
+    onsets = sorted(
+        {
+            pd.Timestamp(u["posted_at"])
+            for u in updates
+            if u["provider"] == "openai"
+            and u["stage"] == "investigating"
+            and ("ChatGPT" in u["components"] or "API" in u["components"])
+            and start <= pd.Timestamp(u["posted_at"]) < END
+        }
+    )
     burst_posts = int(posts * 0.04)
     background = posts - burst_posts
     # Background: thinning a uniform draw by the daily rhythm (busiest 17:00 UTC).
@@ -69,10 +79,12 @@ def busy_database(path: Path, posts: int = 1_000_000, days: int = 730, seed: int
     complaint = rng.random(len(seconds)) < 0.03
     # Bursts: complaints from ten minutes before each official "investigating", fading over 30 minutes.
     per_burst = rng.multinomial(burst_posts, np.ones(len(onsets)) / len(onsets))
-    burst_seconds = np.concatenate([
-        int((onset - start).total_seconds()) - 600 + rng.exponential(1800, n).astype(int)
-        for onset, n in zip(onsets, per_burst, strict=True)
-    ])
+    burst_seconds = np.concatenate(
+        [
+            int((onset - start).total_seconds()) - 600 + rng.exponential(1800, n).astype(int)
+            for onset, n in zip(onsets, per_burst, strict=True)
+        ]
+    )
     seconds = np.concatenate([seconds, burst_seconds])
     complaint = np.concatenate([complaint, np.ones(len(burst_seconds), bool)])
     stamps = start.value // 10**9 + seconds
@@ -85,25 +97,31 @@ def busy_database(path: Path, posts: int = 1_000_000, days: int = 730, seed: int
     for i in range(len(stamps)):
         problem = str(problems[i]) if complaint[i] else None
         text = COMPLAINTS[problem][i % len(COMPLAINTS[problem])] if problem else str(chatter_texts[i])
-        rows.append({
-            "source": str(source_names[i]),
-            "post_id": f"busy-{i}",
-            "url": f"https://example.org/post/{i}",
-            "author_hash": f"{authors[i]:016x}",
-            "created_at": pd.Timestamp(int(stamps[i]), unit="s", tz="UTC").isoformat(),
-            "text": text.format(model=model[i]),
-            "service": "chatgpt",
-            "is_complaint": int(complaint[i]),
-            "problem": problem,
-        })
+        rows.append(
+            {
+                "source": str(source_names[i]),
+                "post_id": f"busy-{i}",
+                "url": f"https://example.org/post/{i}",
+                "author_hash": f"{authors[i]:016x}",
+                "created_at": pd.Timestamp(int(stamps[i]), unit="s", tz="UTC").isoformat(),
+                "text": text.format(model=model[i]),
+                "service": "chatgpt",
+                "is_complaint": int(complaint[i]),
+                "problem": problem,
+            }
+        )
         if len(rows) == 100_000:
             store_posts(db, rows)
             rows = []
     store_posts(db, rows)
     stored = db.execute("SELECT count(*) FROM posts").fetchone()[0]
     db.close()
-    return {"posts": stored, "complaints": int(complaint.sum()), "official_updates": len(updates),
-            "outages": len(onsets)}
+    return {
+        "posts": stored,
+        "complaints": int(complaint.sum()),
+        "official_updates": len(updates),
+        "outages": len(onsets),
+    }
 
 
 def first_render(db_path: Path, page: str) -> tuple[float, float]:
@@ -142,11 +160,21 @@ def browser_render(db_path: Path | None, page: str, chromium: str) -> tuple[floa
     if db_path is None:  # the floor: a Streamlit page that only writes one line
         floor = Path(tempfile.mkdtemp()) / "floor.py"
         floor.write_text('import streamlit as st\nst.dataframe({"x": [1]})\n')
-        command = [sys.executable, "-m", "streamlit", "run", str(floor), "--server.headless", "true",
-                   "--server.port", str(port), "--browser.gatherUsageStats", "false"]
+        command = [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(floor),
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--browser.gatherUsageStats",
+            "false",
+        ]
     else:
-        command = [str(Path(sys.executable).parent / "earshot"), "dashboard", "--db", str(db_path),
-                   "--port", str(port)]
+        command = [str(Path(sys.executable).parent / "earshot"), "dashboard", "--db", str(db_path), "--port", str(port)]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/?page={page}"
     try:
@@ -182,17 +210,22 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=730)
     parser.add_argument("--keep", type=Path, help="build (or reuse) the database here instead of a temp dir")
     parser.add_argument("--repeat", type=int, default=3, help="cold runs per page (the median is printed)")
-    parser.add_argument("--browser", default="/usr/bin/chromium",
-                        help="Chromium to time the pages in (default /usr/bin/chromium; 'none' skips it)")
+    parser.add_argument(
+        "--browser",
+        default="/usr/bin/chromium",
+        help="Chromium to time the pages in (default /usr/bin/chromium; 'none' skips it)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         path = args.keep or Path(folder) / "busy.db"
         if not path.exists():
             started = time.perf_counter()
             built = busy_database(path, args.posts, args.days)
-            print(f"built {path}: {built['posts']:,} posts ({built['complaints']:,} complaints, "
-                  f"{built['outages']} outages), {built['official_updates']:,} official updates "
-                  f"in {time.perf_counter() - started:.0f} s")
+            print(
+                f"built {path}: {built['posts']:,} posts ({built['complaints']:,} complaints, "
+                f"{built['outages']} outages), {built['official_updates']:,} official updates "
+                f"in {time.perf_counter() - started:.0f} s"
+            )
         first_render(path, "now")  # imports pandas, altair, scikit-learn once: not any page's cost
         print(f"{'page':<10}{'first render (cold cache), s':>30}{'cached rerun, s':>18}")
         for page in PAGES:

@@ -80,7 +80,9 @@ def bench_store(rows: int, folder: Path) -> None:
     raw, _ = timed(executemany)
     print(f"store_posts            {new:>9,} new rows   {new / seconds:>10,.0f} rows/s")
     print(f"store_posts (all dups) {duplicates:>9,} rows       {rows / again:>10,.0f} rows/s")
-    print(f"sqlite3 executemany    {rows:>9,} rows       {rows / raw:>10,.0f} rows/s  (same rows and schema, no normalisation)")
+    print(
+        f"sqlite3 executemany    {rows:>9,} rows       {rows / raw:>10,.0f} rows/s  (same rows and schema, no normalisation)"
+    )
 
 
 def year_of_complaints(sources: int = 6, freq: str = "1min") -> pd.DataFrame:
@@ -92,7 +94,10 @@ def year_of_complaints(sources: int = 6, freq: str = "1min") -> pd.DataFrame:
     per_bucket = pd.Timedelta(freq) / pd.Timedelta("1h")
     rhythm = daily_rhythm(index)
     frame = pd.DataFrame(
-        {f"source{i}": rng.poisson(rate * per_bucket * rhythm) for i, rate in enumerate([1.2, 0.4, 0.2, 0.25, 0.15, 0.2][:sources])},
+        {
+            f"source{i}": rng.poisson(rate * per_bucket * rhythm)
+            for i, rate in enumerate([1.2, 0.4, 0.2, 0.25, 0.15, 0.2][:sources])
+        },
         index=index,
     )
     for day in (40, 130, 250, 330):
@@ -126,20 +131,26 @@ def bench_detector() -> None:
     buckets = len(frame)
     cells = buckets * frame.shape[1]
     seconds, peak, result = measured(RollingBaselineDetector().fit_predict, frame)
-    print(f"RollingBaselineDetector {buckets:>8,} buckets x {frame.shape[1]} sources (a year of 1-min buckets): "
-          f"{seconds:.2f} s, {buckets / seconds:,.0f} buckets/s ({cells / seconds:,.0f} counts/s), peak {peak:,.0f} MiB, "
-          f"{int(result['onset'].sum())} episodes")
+    print(
+        f"RollingBaselineDetector {buckets:>8,} buckets x {frame.shape[1]} sources (a year of 1-min buckets): "
+        f"{seconds:.2f} s, {buckets / seconds:,.0f} buckets/s ({cells / seconds:,.0f} counts/s), peak {peak:,.0f} MiB, "
+        f"{int(result['onset'].sum())} episodes"
+    )
     total = frame.sum(axis=1)
     seconds_z, peak_z, flagged = measured(rolling_median_zscore, total)
-    print(f"rolling median z-score  {buckets:>8,} buckets x 1 series (the pooled counts, pandas):      "
-          f"{seconds_z:.2f} s, {buckets / seconds_z:,.0f} buckets/s, peak {peak_z:,.0f} MiB, "
-          f"{int(flagged.sum())} buckets flagged")
+    print(
+        f"rolling median z-score  {buckets:>8,} buckets x 1 series (the pooled counts, pandas):      "
+        f"{seconds_z:.2f} s, {buckets / seconds_z:,.0f} buckets/s, peak {peak_z:,.0f} MiB, "
+        f"{int(flagged.sum())} buckets flagged"
+    )
     live = RollingBaselineDetector()
     live.fit(frame.iloc[: -60 * 24])
     rest = frame.iloc[-60 * 24 :]
     seconds_u, _ = timed(lambda: [live.update(rest.iloc[i : i + 1]) for i in range(len(rest))])
-    print(f"RollingBaselineDetector.update, one 1-min bucket at a time after a year: "
-          f"{seconds_u / len(rest) * 1000:.1f} ms a bucket")
+    print(
+        f"RollingBaselineDetector.update, one 1-min bucket at a time after a year: "
+        f"{seconds_u / len(rest) * 1000:.1f} ms a bucket"
+    )
 
 
 def bench_demo(folder: Path) -> None:
@@ -169,17 +180,28 @@ def bench_backfill(days: int, per_day: int) -> None:
             db = open_db(Path(folder) / f"{name}.db")
             with HttpClient(timeout=30, attempts=3, min_interval=0) as client:
                 seconds, report = timed(
-                    backfill, db, config, config.source(name), client, START, until,
-                    progress_factory=lambda *a: LogProgress(*a, stream=io.StringIO()), min_interval=0.0,
+                    backfill,
+                    db,
+                    config,
+                    config.source(name),
+                    client,
+                    START,
+                    until,
+                    progress_factory=lambda *a: LogProgress(*a, stream=io.StringIO()),
+                    min_interval=0.0,
                 )
-            print(f"backfill {name:<13} {report.new:>9,} posts      {report.new / seconds:>10,.0f} posts/s  "
-                  f"({report.pages} pages, {report.pages / seconds:,.0f} pages/s)")
+            print(
+                f"backfill {name:<13} {report.new:>9,} posts      {report.new / seconds:>10,.0f} posts/s  "
+                f"({report.pages} pages, {report.pages / seconds:,.0f} pages/s)"
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000, help="posts for the store benchmark (default 100000)")
-    parser.add_argument("--backfill-days", type=int, default=20, help="days of emulated history to backfill (default 20)")
+    parser.add_argument(
+        "--backfill-days", type=int, default=20, help="days of emulated history to backfill (default 20)"
+    )
     parser.add_argument("--per-day", type=int, default=1000, help="emulated posts a day (default 1000)")
     parser.add_argument("--only", choices=["store", "backfill", "detector", "demo"], help="run one benchmark")
     args = parser.parse_args()

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.live import hear_live  # noqa: E402
+from tests.live import hear_live
 
 OUTAGES = {  # scenario: (target in minutes, minutes of the window before and after the first complaint)
     "major": (5, "20min", "20min"),
@@ -63,7 +63,11 @@ def main() -> None:
         print(f"ordinary, all ten days     alerts raised: {sum(raised)} in {len(raised)} runs of ten days")
         for label, window in ORDINARY:
             alerts = [
-                len(hear_live(Path(folder) / f"ordinary{seed}.db", "ordinary", seed=seed, window=window, step="5min").episodes)
+                len(
+                    hear_live(
+                        Path(folder) / f"ordinary{seed}.db", "ordinary", seed=seed, window=window, step="5min"
+                    ).episodes
+                )
                 for seed in range(args.seeds)
             ]
             print(f"ordinary, {label:<15} alerts raised: {sum(alerts)} in {len(alerts)} runs")

@@ -247,8 +247,12 @@ def backfill(
     job.status = "done"
     with db.atomic():
         save_job(db, job)
-    new, duplicates, windows, pages = (now - then for now, then in zip((job.new, job.duplicates, job.windows, job.pages), before, strict=True))
-    return BackfillReport(source.name, new, duplicates, windows, pages, reader.what, resumed_at=resumed_at, total_new=job.new)
+    new, duplicates, windows, pages = (
+        now - then for now, then in zip((job.new, job.duplicates, job.windows, job.pages), before, strict=True)
+    )
+    return BackfillReport(
+        source.name, new, duplicates, windows, pages, reader.what, resumed_at=resumed_at, total_new=job.new
+    )
 
 
 def _walk(db, config: Config, reader: Reader, job: Job, until: datetime, default_size: timedelta, progress) -> None:

@@ -142,7 +142,6 @@ class Bluesky(Reader):
             _sessions[key] = fresh
         return fresh
 
-
     def _session_key(self) -> tuple[str, str]:
         return (self.base_url, secret(HANDLE_ENV))
 

@@ -136,10 +136,12 @@ def reclassify_posts(db: sqlite_utils.Database, classifier=None, batch: int = 50
     changed = total = 0
     last = -1
     while True:
-        rows = list(db.query(
-            "SELECT rowid, title, text, is_complaint, problem FROM posts WHERE rowid > ? ORDER BY rowid LIMIT ?",
-            [last, batch],
-        ))
+        rows = list(
+            db.query(
+                "SELECT rowid, title, text, is_complaint, problem FROM posts WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                [last, batch],
+            )
+        )
         if not rows:
             return changed, total
         verdicts = classifier.verdicts([post_text(row) for row in rows])

@@ -120,7 +120,16 @@ def html_to_text(value: str) -> str:
     return _SPACE.sub(" ", html.unescape(_TAG.sub(" ", without_comments))).strip()
 
 
-__all__ = ["FeedError", "FeedReader", "FeedResponse", "FetchError", "entry_post", "fetch_feed", "html_to_text", "parse_feed"]
+__all__ = [
+    "FeedError",
+    "FeedReader",
+    "FeedResponse",
+    "FetchError",
+    "entry_post",
+    "fetch_feed",
+    "html_to_text",
+    "parse_feed",
+]
 
 
 class FeedReader(Reader):

@@ -170,9 +170,7 @@ class HttpClient:
                 error.response,
             ) from None
         except httpx.TimeoutException:
-            raise FetchError(
-                f"timed out after {self.timeout:g}s fetching {url} ({self.attempts} attempts)"
-            ) from None
+            raise FetchError(f"timed out after {self.timeout:g}s fetching {url} ({self.attempts} attempts)") from None
         except httpx.TransportError as error:
             raise FetchError(f"could not connect to {url}: {error}") from None
         if response.status_code >= 400:
@@ -216,9 +214,7 @@ def json_body(response: httpx.Response):
     try:
         return json.loads(body)
     except ValueError as error:
-        raise FetchError(
-            f"broken JSON from {response.request.url} ({error}); {len(body)} bytes received"
-        ) from None
+        raise FetchError(f"broken JSON from {response.request.url} ({error}); {len(body)} bytes received") from None
 
 
 def _describe(response: httpx.Response) -> str:

@@ -109,7 +109,9 @@ class Mastodon(Reader):
             response = self.client.get(cursor["url"], headers={"Accept": "application/json"})
         else:
             params = {"limit": self.page_size, "min_id": snowflake_floor(window.start - ID_CLOCK_SLACK)}
-            response = self.client.get(self.timeline_url(instance), params=params, headers={"Accept": "application/json"})
+            response = self.client.get(
+                self.timeline_url(instance), params=params, headers={"Accept": "application/json"}
+            )
         statuses = _json_list(response)
         inside = [s for s in statuses if window.contains(utc_datetime(s["created_at"]))]
         past_end = any(utc_datetime(s["created_at"]) >= window.end for s in statuses)

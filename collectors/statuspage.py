@@ -19,7 +19,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from earshot.timeutil import utc_datetime, utc_iso
@@ -95,7 +95,7 @@ def status_feed_updates(provider: str, feed) -> list[dict]:
         incident_id = (link or entry.get("id") or "").rstrip("/").rsplit("/", 1)[-1]
         content = entry.content[0].value if entry.get("content") else entry.get("summary", "")
         stamp = _entry_time(entry)
-        published = datetime(*stamp[:6], tzinfo=timezone.utc) if stamp else None
+        published = datetime(*stamp[:6], tzinfo=UTC) if stamp else None
         blocks = list(_ATLASSIAN_BLOCK.finditer(content))
         if blocks:
             for block in blocks:
@@ -110,7 +110,7 @@ def status_feed_updates(provider: str, feed) -> list[dict]:
         if stamp is None:
             continue
         stage = status.group(1).lower() if status else None
-        text = text[status.end():] if status else text
+        text = text[status.end() :] if status else text
         updates.append(_feed_update(provider, incident_id, entry, link, stage, utc_iso(stamp), text))
     return updates
 
@@ -119,7 +119,7 @@ def _entry_time(entry):
     """When an entry was last posted: an incident.io entry's ``updated`` is its
     latest stage; asked for directly so feedparser does not fall back with a warning."""
     for key in ("updated_parsed", "published_parsed"):
-        if key in entry.keys():
+        if key in entry:
             return entry[key]
     return None
 
@@ -141,9 +141,9 @@ def _feed_update(provider, incident_id, entry, link, stage, posted_at, text) -> 
 
 def _atlassian_time(block, published: datetime | None) -> str:
     """Give a year to an Atlassian ``Jun 24, 12:30 UTC`` stamp from the entry's date."""
-    reference = published or datetime.now(timezone.utc)
+    reference = published or datetime.now(UTC)
     stamp = datetime.strptime(f"{reference.year} {block['month']} {block['day']} {block['hm']}", "%Y %b %d %H:%M")
-    stamp = stamp.replace(tzinfo=timezone.utc)
+    stamp = stamp.replace(tzinfo=UTC)
     # The stamp has no year: take the one that puts it nearest the entry's date,
     # so an incident opened on 31 Dec and resolved on 1 Jan spans the new year.
     if (stamp - reference).days > 180:

@@ -24,8 +24,14 @@ from .statuspage import STAGES
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 TIMELINES_CSV = DATA_DIR / "official-incidents" / "incident_stages.csv"
 COMPONENT_COLUMNS = (
-    "ChatGPT", "API", "Playground", "Labs",
-    "api.anthropic.com", "claude.ai", "console.anthropic.com", "Character.AI",
+    "ChatGPT",
+    "API",
+    "Playground",
+    "Labs",
+    "api.anthropic.com",
+    "claude.ai",
+    "console.anthropic.com",
+    "Character.AI",
 )
 INCIDENT_PAGES = {"openai": "https://status.openai.com/incidents/"}
 

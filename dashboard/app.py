@@ -69,18 +69,26 @@ seed_from_query(service_names)
 with st.sidebar:
     st.header("earshot")
     page = st.radio("Page", list(PAGES), format_func=lambda key: PAGES[key].TITLE, key="page")
-    service = st.selectbox("Service", service_names, key="service",
-                           format_func=lambda name: config.service(name).display_name)
+    service = st.selectbox(
+        "Service", service_names, key="service", format_func=lambda name: config.service(name).display_name
+    )
     stamp = data.data_stamp(db)
     first, last = seed_range(data.stored_span(db, db_path, stamp, service))
-    chosen = st.date_input("Range (UTC days)", key="range", min_value=first, max_value=last,
-                           help="History and Tuning look at these days (both ends included).")
+    chosen = st.date_input(
+        "Range (UTC days)",
+        key="range",
+        min_value=first,
+        max_value=last,
+        help="History and Tuning look at these days (both ends included).",
+    )
     start, end = (chosen[0], chosen[-1]) if len(chosen) else (first, last)
     live = collector_running(db)
     refresh = int(config.dashboard.get("refresh_seconds", 30))
     if live is not None:
-        st.caption(f":material/sync: Collector running (last fetch {live:%H:%M:%S} UTC)"
-                   + (f"; Now and Sources refresh every {refresh} s." if refresh > 0 else "."))
+        st.caption(
+            f":material/sync: Collector running (last fetch {live:%H:%M:%S} UTC)"
+            + (f"; Now and Sources refresh every {refresh} s." if refresh > 0 else ".")
+        )
     st.caption(f"Database: `{db_path}`")
 
 query = {"page": page, "service": service, "from": start.isoformat(), "to": end.isoformat()}
@@ -112,6 +120,6 @@ if live is not None and PAGES[page].LIVE and refresh > 0:
 render(view)
 
 st.caption(
-    "Official incident timelines: Chu et al., \"An Empirical Characterization of Outages and Incidents "
-    "in Public Services for Large Language Models\", ICPE 2025 (atlarge-research/llm-service-analysis)."
+    'Official incident timelines: Chu et al., "An Empirical Characterization of Outages and Incidents '
+    'in Public Services for Large Language Models", ICPE 2025 (atlarge-research/llm-service-analysis).'
 )

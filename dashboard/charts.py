@@ -14,7 +14,9 @@ STAGE_COLORS = {
 }
 
 
-def outage_chart(result: pd.DataFrame, found: pd.DataFrame, updates: pd.DataFrame, alert_level: pd.Series) -> alt.LayerChart:
+def outage_chart(
+    result: pd.DataFrame, found: pd.DataFrame, updates: pd.DataFrame, alert_level: pd.Series
+) -> alt.LayerChart:
     """Complaints per bucket against the baseline band (up to ``alert_level``,
     the count that would open an episode), alert episodes shaded, each
     official stage a labelled vertical rule. All times UTC."""
@@ -33,8 +35,10 @@ def outage_chart(result: pd.DataFrame, found: pd.DataFrame, updates: pd.DataFram
             .encode(
                 x="alert_from:T",
                 x2="alert_to:T",
-                tooltip=[alt.Tooltip("start:T", title="alert raised", format="%Y-%m-%d %H:%M"),
-                         alt.Tooltip("peak_score:Q", format=".1f")],
+                tooltip=[
+                    alt.Tooltip("start:T", title="alert raised", format="%Y-%m-%d %H:%M"),
+                    alt.Tooltip("peak_score:Q", format=".1f"),
+                ],
             )
         )
     layers.append(
@@ -42,19 +46,19 @@ def outage_chart(result: pd.DataFrame, found: pd.DataFrame, updates: pd.DataFram
         .mark_area(opacity=0.25, color="#9ecae1")
         .encode(x=x, y=alt.Y("baseline:Q", title="complaints per bucket"), y2="upper:Q")
     )
-    layers.append(
-        alt.Chart(frame)
-        .mark_line(color="#08519c", strokeDash=[4, 3])
-        .encode(x=x, y="baseline:Q")
-    )
+    layers.append(alt.Chart(frame).mark_line(color="#08519c", strokeDash=[4, 3]).encode(x=x, y="baseline:Q"))
     layers.append(
         alt.Chart(frame)
         .mark_line(color="#000000", interpolate="step-after")
         .encode(
             x=x,
             y="count:Q",
-            tooltip=[alt.Tooltip("time:T", format="%Y-%m-%d %H:%M"), "count:Q",
-                     alt.Tooltip("baseline:Q", format=".1f"), alt.Tooltip("score:Q", format=".1f")],
+            tooltip=[
+                alt.Tooltip("time:T", format="%Y-%m-%d %H:%M"),
+                "count:Q",
+                alt.Tooltip("baseline:Q", format=".1f"),
+                alt.Tooltip("score:Q", format=".1f"),
+            ],
         )
     )
     if len(updates):
@@ -67,8 +71,9 @@ def outage_chart(result: pd.DataFrame, found: pd.DataFrame, updates: pd.DataFram
         layers.append(
             alt.Chart(stages)
             .mark_rule(strokeWidth=2)
-            .encode(x="time:T", color=color,
-                    tooltip=[alt.Tooltip("time:T", format="%Y-%m-%d %H:%M"), "stage:N", "title:N"])
+            .encode(
+                x="time:T", color=color, tooltip=[alt.Tooltip("time:T", format="%Y-%m-%d %H:%M"), "stage:N", "title:N"]
+            )
         )
         layers.append(
             alt.Chart(stages)
@@ -96,8 +101,11 @@ def problem_bars(breakdown: pd.DataFrame) -> alt.Chart:
         .encode(
             x=alt.X("complaints:Q", title="complaints"),
             y=alt.Y("problem:N", sort="-x", title=None),
-            color=alt.Color("problem:N", scale=alt.Scale(domain=[*PROBLEM_COLORS, "unknown"],
-                            range=[*PROBLEM_COLORS.values(), "#bbbbbb"]), legend=None),
+            color=alt.Color(
+                "problem:N",
+                scale=alt.Scale(domain=[*PROBLEM_COLORS, "unknown"], range=[*PROBLEM_COLORS.values(), "#bbbbbb"]),
+                legend=None,
+            ),
             tooltip=["problem:N", "complaints:Q", alt.Tooltip("share:Q", format=".0%")],
         )
         .properties(height=max(150, 40 * len(breakdown)))
@@ -110,26 +118,43 @@ def score_chart(scores: pd.DataFrame, found: pd.DataFrame, incidents: pd.DataFra
     rule, episodes as red ticks along the top, official incidents as grey rules."""
     x = alt.X("time:T", title="time (UTC)")
     layers = [
-        alt.Chart(scores).mark_line(color="#000000", strokeWidth=1).encode(
-            x=x, y=alt.Y("score:Q", title="score (hour's highest, -log10 p)", scale=alt.Scale(type="symlog"),
-                         axis=alt.Axis(values=[0, 2, 5, 10, 30, 100, 300])),
+        alt.Chart(scores)
+        .mark_line(color="#000000", strokeWidth=1)
+        .encode(
+            x=x,
+            y=alt.Y(
+                "score:Q",
+                title="score (hour's highest, -log10 p)",
+                scale=alt.Scale(type="symlog"),
+                axis=alt.Axis(values=[0, 2, 5, 10, 30, 100, 300]),
+            ),
             tooltip=[alt.Tooltip("time:T", format="%Y-%m-%d %H:%M"), alt.Tooltip("score:Q", format=".1f")],
         ),
-        alt.Chart(pd.DataFrame({"threshold": [threshold]})).mark_rule(color="#d62728", strokeDash=[6, 3])
+        alt.Chart(pd.DataFrame({"threshold": [threshold]}))
+        .mark_rule(color="#d62728", strokeDash=[6, 3])
         .encode(y="threshold:Q"),
     ]
     if len(incidents):
         layers.append(
-            alt.Chart(incidents[["first_post", "title"]]).mark_rule(color="#7f7f7f", opacity=0.5)
-            .encode(x="first_post:T", tooltip=[alt.Tooltip("first_post:T", title="official", format="%Y-%m-%d %H:%M"),
-                                               "title:N"])
+            alt.Chart(incidents[["first_post", "title"]])
+            .mark_rule(color="#7f7f7f", opacity=0.5)
+            .encode(
+                x="first_post:T",
+                tooltip=[alt.Tooltip("first_post:T", title="official", format="%Y-%m-%d %H:%M"), "title:N"],
+            )
         )
     if len(found):
         layers.append(
-            alt.Chart(found[["start", "peak_score", "level"]]).mark_point(shape="triangle-down", color="#d62728",
-                                                                          filled=True, size=80)
-            .encode(x="start:T", y=alt.value(6),
-                    tooltip=[alt.Tooltip("start:T", title="alert", format="%Y-%m-%d %H:%M"), "level:N",
-                             alt.Tooltip("peak_score:Q", format=".0f")])
+            alt.Chart(found[["start", "peak_score", "level"]])
+            .mark_point(shape="triangle-down", color="#d62728", filled=True, size=80)
+            .encode(
+                x="start:T",
+                y=alt.value(6),
+                tooltip=[
+                    alt.Tooltip("start:T", title="alert", format="%Y-%m-%d %H:%M"),
+                    "level:N",
+                    alt.Tooltip("peak_score:Q", format=".0f"),
+                ],
+            )
         )
     return alt.layer(*layers).properties(height=300)

@@ -76,8 +76,9 @@ def stored_span(_db, db_path: str, stamp: tuple, service: str) -> tuple[pd.Times
 
 
 @st.cache_data(**CACHE)
-def detection(_db, db_path: str, stamp: tuple, config_path, service: str, since, until, params: tuple = (),
-              band: bool = False):
+def detection(
+    _db, db_path: str, stamp: tuple, config_path, service: str, since, until, params: tuple = (), band: bool = False
+):
     """Episodes and the per-bucket frame for ``since <= t < until``, with the
     baseline warmed on the :data:`LEARN_BEFORE` before ``since``.
 
@@ -150,8 +151,9 @@ def source_health(_db, db_path: str, stamp: tuple, config_path) -> pd.DataFrame:
     for name in names:
         seen = state.get(name, {})
         if name in providers:  # a status page stores official updates, not posts
-            newest = _db.execute("SELECT max(posted_at) FROM incident_updates WHERE provider = ?",
-                                 [providers[name]]).fetchone()[0]
+            newest = _db.execute(
+                "SELECT max(posted_at) FROM incident_updates WHERE provider = ?", [providers[name]]
+            ).fetchone()[0]
             rate = None
         else:
             newest, rate = newest_by_source.get(name), float(activity["per_hour"].get(name, 0.0))

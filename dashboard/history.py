@@ -61,8 +61,17 @@ def history_table(matches: pd.DataFrame, found: pd.DataFrame) -> pd.DataFrame:
         for e in found.itertuples()
         if e.start not in matched
     ]
-    columns = ["key", "when", "what", "lead (min)", "incident", "earshot alert", "official first post",
-               "acknowledged", "resolved"]
+    columns = [
+        "key",
+        "when",
+        "what",
+        "lead (min)",
+        "incident",
+        "earshot alert",
+        "official first post",
+        "acknowledged",
+        "resolved",
+    ]
     table = pd.DataFrame(rows, columns=columns)
     for column in ("when", "earshot alert", "official first post", "acknowledged", "resolved"):
         table[column] = pd.to_datetime(table[column], utc=True)
@@ -73,23 +82,31 @@ def render(view: View) -> None:
     spec, stamp = view.spec, view.stamp
     last_day = view.until - pd.Timedelta(days=1)
     st.title(f"{spec.display_name}: alerts and incidents, {view.since:%Y-%m-%d} to {last_day:%Y-%m-%d}")
-    found, matches, summary = data.scored(view.db, view.db_path, stamp, view.config_path, view.service,
-                                          view.since, view.until)
+    found, matches, summary = data.scored(
+        view.db, view.db_path, stamp, view.config_path, view.service, view.since, view.until
+    )
     table = history_table(matches, found)
-    unheard = len(data.incidents(view.db, view.db_path, stamp, view.config_path, view.service,
-                                 view.since, view.until)) - len(matches)
+    unheard = len(
+        data.incidents(view.db, view.db_path, stamp, view.config_path, view.service, view.since, view.until)
+    ) - len(matches)
 
     shown = summary_text(summary)
     heard, precision, lead, alarms = st.columns(4)
     heard.metric("Incidents heard", f"{summary['detected']} of {summary['incidents']}")
-    precision.metric("Precision", shown["precision"],
-                     help="Share of alert episodes that fell inside an official incident's window.")
-    lead.metric("Median lead", shown["median_lead_minutes"],
-                help="Official first post minus earshot's alert, over the incidents heard.")
+    precision.metric(
+        "Precision", shown["precision"], help="Share of alert episodes that fell inside an official incident's window."
+    )
+    lead.metric(
+        "Median lead",
+        shown["median_lead_minutes"],
+        help="Official first post minus earshot's alert, over the incidents heard.",
+    )
     alarms.metric("False alarms / week", shown["false_alarms_per_week"])
     if unheard > 0:
-        st.caption(f"{unheard} more official incident(s) fell on days with no stored posts "
-                   "(nobody was listening), and are left out.")
+        st.caption(
+            f"{unheard} more official incident(s) fell on days with no stored posts "
+            "(nobody was listening), and are left out."
+        )
 
     if not len(table):
         st.write("No alert episode and no official incident in this range.")
@@ -105,12 +122,19 @@ def render(view: View) -> None:
         column_config={
             "key": None,
             "lead (min)": st.column_config.NumberColumn("lead (min)", format="%+.0f"),
-            **{c: st.column_config.DatetimeColumn(c, format="YYYY-MM-DD HH:mm", timezone="UTC")
-               for c in ("when", "earshot alert", "official first post", "acknowledged", "resolved")},
+            **{
+                c: st.column_config.DatetimeColumn(c, format="YYYY-MM-DD HH:mm", timezone="UTC")
+                for c in ("when", "earshot alert", "official first post", "acknowledged", "resolved")
+            },
         },
     )
-    st.download_button("Download this table (CSV)", table.drop(columns="key").to_csv(index=False),
-                       file_name=f"earshot-{view.service}-history.csv", mime="text/csv", key="history_csv")
+    st.download_button(
+        "Download this table (CSV)",
+        table.drop(columns="key").to_csv(index=False),
+        file_name=f"earshot-{view.service}-history.csv",
+        mime="text/csv",
+        key="history_csv",
+    )
 
     rows = event.selection.rows if event is not None else []
     if rows:
@@ -127,8 +151,9 @@ def incident_chart(view: View, row: pd.Series) -> None:
     since = (first - MARGIN_BEFORE).floor("h")
     until = min(last + MARGIN_AFTER, since + MAX_SPAN).ceil("h")
     stamp = view.stamp
-    result, found, level = data.detection(view.db, view.db_path, stamp, view.config_path, view.service, since, until,
-                                          band=True)
+    result, found, level = data.detection(
+        view.db, view.db_path, stamp, view.config_path, view.service, since, until, band=True
+    )
     updates = data.official_updates(view.db, view.db_path, stamp, view.spec.provider, since, until)
     if row["what"] != "alert, no incident":
         updates = updates[updates["incident_id"] == row["key"]]
@@ -140,12 +165,18 @@ def incident_chart(view: View, row: pd.Series) -> None:
     heard = f"{row['earshot alert']:%H:%M} UTC" if pd.notna(row["earshot alert"]) else "no alert"
     said = f"{row['official first post']:%H:%M} UTC" if pd.notna(row["official first post"]) else "never"
     lead = f", lead {row['lead (min)']:+.0f} min" if pd.notna(row["lead (min)"]) else ""
-    st.caption(f"earshot alerted {heard}; the provider first posted {said}{lead}. "
-               f"{since:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M} UTC.")
+    st.caption(
+        f"earshot alerted {heard}; the provider first posted {said}{lead}. "
+        f"{since:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M} UTC."
+    )
     if len(result):
         st.altair_chart(outage_chart(result, found, updates, level), width="stretch", key="incident_chart")
     else:
         st.write("No posts stored around this incident.")
-    moment = (row["official first post"] if pd.notna(row["official first post"]) else row["when"]) + pd.Timedelta(minutes=5)
-    st.markdown(f"[Replay the Now page at {moment:%Y-%m-%d %H:%M} UTC]({replay_link(view.service, moment)}): what earshot showed "
-                "just after the provider's first post.")
+    moment = (row["official first post"] if pd.notna(row["official first post"]) else row["when"]) + pd.Timedelta(
+        minutes=5
+    )
+    st.markdown(
+        f"[Replay the Now page at {moment:%Y-%m-%d %H:%M} UTC]({replay_link(view.service, moment)}): what earshot showed "
+        "just after the provider's first post."
+    )

@@ -46,10 +46,12 @@ def render(view: View) -> None:
         return
     until = moment + pd.Timedelta(seconds=1)  # the newest post itself is in view
     since = until - WINDOW
-    result, found, level = data.detection(view.db, view.db_path, stamp, view.config_path, view.service, since, until,
-                                         band=True)
-    incidents = data.incidents(view.db, view.db_path, stamp, view.config_path, view.service,
-                               since - pd.Timedelta(days=14), until)
+    result, found, level = data.detection(
+        view.db, view.db_path, stamp, view.config_path, view.service, since, until, band=True
+    )
+    incidents = data.incidents(
+        view.db, view.db_path, stamp, view.config_path, view.service, since - pd.Timedelta(days=14), until
+    )
     updates = data.official_updates(view.db, view.db_path, stamp, spec.provider, since - pd.Timedelta(days=14), until)
     updates = updates[updates["incident_id"].isin(incidents["incident_id"])]
 
@@ -57,8 +59,11 @@ def render(view: View) -> None:
     if replaying:
         st.caption(f"Replaying {moment:%Y-%m-%d %H:%M} UTC: what earshot knew then.")
     elif age > STALE_AFTER:
-        why = ("the collector is running but has stored nothing newer" if collector_running(view.db)
-               else "no collector is storing posts now")
+        why = (
+            "the collector is running but has stored nothing newer"
+            if collector_running(view.db)
+            else "no collector is storing posts now"
+        )
         st.caption(f"As of the newest stored post, {moment:%Y-%m-%d %H:%M} UTC ({_ago(age)}): {why}.")
     else:
         st.caption(f"As of {moment:%Y-%m-%d %H:%M} UTC.")
@@ -72,8 +77,10 @@ def render(view: View) -> None:
     earlier = data.stored_alerts(view.db, view.db_path, stamp, view.service)
     earlier = earlier[earlier["start"] < since].head(RECENT_ALERTS)
     if len(earlier):
-        links = " · ".join(f"[{start:%Y-%m-%d %H:%M}]({replay_link(view.service, start + pd.Timedelta(minutes=15))})"
-                           for start in earlier["start"])
+        links = " · ".join(
+            f"[{start:%Y-%m-%d %H:%M}]({replay_link(view.service, start + pd.Timedelta(minutes=15))})"
+            for start in earlier["start"]
+        )
         st.markdown(f"Earlier alerts (replay each as it was heard, 15 minutes in): {links}")
 
     st.subheader(f"Complaints per {view.freq} bucket, last 24 hours")
@@ -99,16 +106,31 @@ def render(view: View) -> None:
     posts = data.latest_complaints(view.db, view.db_path, stamp, view.service, since, until, EVIDENCE_POSTS)
     st.subheader("What users report")
     if len(problems):
-        breakdown = pd.DataFrame({"problem": problems.index, "complaints": problems.to_numpy(),
-                                  "share": (problems / problems.sum()).to_numpy()})
+        breakdown = pd.DataFrame(
+            {
+                "problem": problems.index,
+                "complaints": problems.to_numpy(),
+                "share": (problems / problems.sum()).to_numpy(),
+            }
+        )
         table, chart = st.columns([1, 2])
-        table.dataframe(breakdown, hide_index=True, width="stretch",
-                        column_config={"share": st.column_config.ProgressColumn(
-                            "share", format="percent", min_value=0.0, max_value=1.0)})
+        table.dataframe(
+            breakdown,
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "share": st.column_config.ProgressColumn("share", format="percent", min_value=0.0, max_value=1.0)
+            },
+        )
         chart.altair_chart(problem_bars(breakdown), width="stretch")
         st.caption(f"Latest {len(posts)} complaint posts of the last 24 hours, newest first (of {problems.sum():,}).")
-        st.dataframe(post_table(posts), hide_index=True, width="stretch", key="now_posts",
-                     column_config={"link": st.column_config.LinkColumn("link", display_text="open")})
+        st.dataframe(
+            post_table(posts),
+            hide_index=True,
+            width="stretch",
+            key="now_posts",
+            column_config={"link": st.column_config.LinkColumn("link", display_text="open")},
+        )
     else:
         st.write("No complaint posts in the last 24 hours.")
 
@@ -124,17 +146,22 @@ def verdict(result: pd.DataFrame, found: pd.DataFrame, name: str, freq: str) -> 
     if state in ("possible", "confirmed") and len(open_episodes):
         episode = open_episodes.iloc[-1]
         lasting = minutes(result.index[-1] + pd.Timedelta(freq) - episode["start"])
-        text = (f"since {episode['start']:%H:%M} UTC ({lasting}): peak score {episode['peak_score']:.0f}, "
-                f"heard on {len(episode['sources'])} source(s).")
+        text = (
+            f"since {episode['start']:%H:%M} UTC ({lasting}): peak score {episode['peak_score']:.0f}, "
+            f"heard on {len(episode['sources'])} source(s)."
+        )
         if state == "confirmed":
             st.error(f"**Confirmed outage signal**: users report {name} failing {text}", icon=":material/error:")
         else:
-            st.warning(f"**Possible outage**: complaints about {name} above the baseline {text}", icon=":material/warning:")
+            st.warning(
+                f"**Possible outage**: complaints about {name} above the baseline {text}", icon=":material/warning:"
+            )
         return
     st.success(
         f"**Normal**: complaints about {name} are within the expected range "
         f"({int(last['count']) if pd.notna(last['count']) else 0} in the last bucket, "
-        f"about {last['baseline']:.1f} expected).", icon=":material/check_circle:"
+        f"about {last['baseline']:.1f} expected).",
+        icon=":material/check_circle:",
     )
 
 

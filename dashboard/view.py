@@ -107,6 +107,10 @@ def summary_text(summary: dict) -> dict[str, str]:
     >>> summary_text({"precision": 1.0, "recall": None, "median_lead_minutes": 9.0, "false_alarms_per_week": 0.0})
     {'precision': '100%', 'recall': 'n/a', 'median_lead_minutes': '+9 min', 'false_alarms_per_week': '0.00'}
     """
-    formats = {"precision": "{:.0%}", "recall": "{:.0%}", "median_lead_minutes": "{:+.0f} min",
-               "false_alarms_per_week": "{:.2f}"}
+    formats = {
+        "precision": "{:.0%}",
+        "recall": "{:.0%}",
+        "median_lead_minutes": "{:+.0f} min",
+        "false_alarms_per_week": "{:.2f}",
+    }
     return {key: "n/a" if summary.get(key) is None else form.format(summary[key]) for key, form in formats.items()}

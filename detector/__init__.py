@@ -4,7 +4,6 @@
 """
 
 from .baseline import RollingBaselineDetector
-from .episodes import episodes
 from .complaints import (
     LABELS,
     PROBLEM_TYPES,
@@ -14,6 +13,7 @@ from .complaints import (
     complaint_scores,
 )
 from .counts import complaint_counts, counts_by, first_reports
+from .episodes import episodes
 from .evaluation import (
     acknowledgment_grade,
     anomaly_windows,
@@ -27,15 +27,13 @@ from .evaluation import (
 
 __all__ = [
     "LABELS",
-    "acknowledgment_grade",
-    "anomaly_windows",
-    "nab_raw_score",
-    "nab_score",
-    "ComplaintClassifier",
     "PROBLEM_TYPES",
+    "ComplaintClassifier",
     "RollingBaselineDetector",
     "RuleComplaintFilter",
     "RuleFeatures",
+    "acknowledgment_grade",
+    "anomaly_windows",
     "complaint_counts",
     "complaint_scores",
     "counts_by",
@@ -43,6 +41,8 @@ __all__ = [
     "first_reports",
     "lead_minutes",
     "match_incidents",
+    "nab_raw_score",
+    "nab_score",
     "official_incidents",
     "summarize",
 ]

@@ -123,7 +123,7 @@ class RollingBaselineDetector(BaseEstimator):
 
     # -- the estimator API ---------------------------------------------------------
 
-    def fit(self, counts, y=None) -> "RollingBaselineDetector":
+    def fit(self, counts, y=None) -> RollingBaselineDetector:
         """Read ``counts`` from the start; keep the state to :meth:`update` from."""
         frame, index = _on_grid(_as_frame(counts))
         self._start(frame)
@@ -187,8 +187,12 @@ class RollingBaselineDetector(BaseEstimator):
 
     def _rules(self) -> EpisodeRules:
         return EpisodeRules(
-            float(self.threshold), float(self.confirm_threshold), int(self.confirm_after),
-            float(self.close_threshold), int(self.close_after), int(self.cooldown),
+            float(self.threshold),
+            float(self.confirm_threshold),
+            int(self.confirm_after),
+            float(self.close_threshold),
+            int(self.close_after),
+            int(self.cooldown),
         )
 
     def _advance(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -227,7 +231,16 @@ class RollingBaselineDetector(BaseEstimator):
 
         self.history_end_ = frame.index[-1] + self.step_
         self._keep_history(history)
-        return _result(frame.index, history[first_new:, -1], expected[rows, -1], dispersion[rows, -1], score, sources, levels, onset)
+        return _result(
+            frame.index,
+            history[first_new:, -1],
+            expected[rows, -1],
+            dispersion[rows, -1],
+            score,
+            sources,
+            levels,
+            onset,
+        )
 
     def _baseline(self, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Expected count per bucket and dispersion, per hour and column."""
@@ -240,8 +253,11 @@ class RollingBaselineDetector(BaseEstimator):
         if history.shape[1] > 1:
             floor[-1] *= history.shape[1] - 1
         expected, clipped = expected_hourly(
-            hourly_rate(total, seen, self.per_hour_), window, season=self.season,
-            min_history=_hours(self.min_history, "min_history"), min_rate=floor,
+            hourly_rate(total, seen, self.per_hour_),
+            window,
+            season=self.season,
+            min_history=_hours(self.min_history, "min_history"),
+            min_rate=floor,
         )
         if self.dispersion == "auto":
             dispersion = dispersion_hourly(total, squares, seen, expected, clipped, self.per_hour_, window)

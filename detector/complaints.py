@@ -108,8 +108,11 @@ _CUES = {cue: re.compile(pattern) for cue, pattern in CUE_PATTERNS.items()}
 
 def _verdict_frame(complaint, probability, problem) -> pd.DataFrame:
     return pd.DataFrame(
-        {"complaint": np.asarray(complaint, dtype=bool), "probability": np.asarray(probability, dtype=float),
-         "problem": pd.Series(problem, dtype=object)},
+        {
+            "complaint": np.asarray(complaint, dtype=bool),
+            "probability": np.asarray(probability, dtype=float),
+            "problem": pd.Series(problem, dtype=object),
+        },
         columns=VERDICT_COLUMNS,
     )
 
@@ -240,13 +243,31 @@ class ComplaintClassifier(ComplaintFilter, ClassifierMixin, BaseEstimator):
         unknown = set(labels) - set(LABELS)
         if unknown:
             raise ValueError(f"unknown labels {sorted(unknown)}; expected some of {list(LABELS)}")
-        features = FeatureUnion([
-            ("words", TfidfVectorizer(ngram_range=tuple(self.word_ngrams), min_df=self.min_df, sublinear_tf=True,
-                                      lowercase=False, token_pattern=r"(?u)\b\w+\b")),
-            ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(self.char_ngrams), min_df=self.min_df,
-                                      sublinear_tf=True, lowercase=False)),
-            ("rules", RuleFeatures(weight=self.rule_weight)),
-        ])
+        features = FeatureUnion(
+            [
+                (
+                    "words",
+                    TfidfVectorizer(
+                        ngram_range=tuple(self.word_ngrams),
+                        min_df=self.min_df,
+                        sublinear_tf=True,
+                        lowercase=False,
+                        token_pattern=r"(?u)\b\w+\b",
+                    ),
+                ),
+                (
+                    "chars",
+                    TfidfVectorizer(
+                        analyzer="char_wb",
+                        ngram_range=tuple(self.char_ngrams),
+                        min_df=self.min_df,
+                        sublinear_tf=True,
+                        lowercase=False,
+                    ),
+                ),
+                ("rules", RuleFeatures(weight=self.rule_weight)),
+            ]
+        )
         self.pipeline_ = make_pipeline(
             features, LogisticRegression(C=self.C, max_iter=2000, class_weight=self.class_weight)
         )
@@ -291,5 +312,10 @@ def complaint_scores(labels, predicted) -> dict:
     precision, recall, f1, _ = precision_recall_fscore_support(actual, said, average="binary", zero_division=0.0)
     both = actual & said
     accuracy = accuracy_score(labels[both], predicted[both]) if both.any() else 0.0
-    return {"precision": round(float(precision), 4), "recall": round(float(recall), 4), "f1": round(float(f1), 4),
-            "problem_accuracy": round(float(accuracy), 4), "posts": len(labels)}
+    return {
+        "precision": round(float(precision), 4),
+        "recall": round(float(recall), 4),
+        "f1": round(float(f1), 4),
+        "problem_accuracy": round(float(accuracy), 4),
+        "posts": len(labels),
+    }

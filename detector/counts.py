@@ -31,8 +31,7 @@ def counts_by(posts: pd.DataFrame, column: str, freq: str = "5min", start=None, 
     if "is_complaint" in posts:
         posts = posts[posts["is_complaint"].fillna(0).astype(bool)]
     frames = {
-        key: _bucket(group["created_at"], freq, start, end, posts["created_at"])
-        for key, group in posts.groupby(column)
+        key: _bucket(group["created_at"], freq, start, end, posts["created_at"]) for key, group in posts.groupby(column)
     }
     index = _index(freq, start, end, posts["created_at"])
     return pd.DataFrame(frames, index=index).fillna(0).astype(int) if frames else pd.DataFrame(index=index)

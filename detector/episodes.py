@@ -126,8 +126,15 @@ def run_episodes(score: np.ndarray, rules: EpisodeRules, state: EpisodeState):
 
 
 EPISODE_COLUMNS = [
-    "start", "end", "level", "confirmed_at", "first_bucket", "last_bucket",
-    "peak_score", "peak_count", "peak_sources",
+    "start",
+    "end",
+    "level",
+    "confirmed_at",
+    "first_bucket",
+    "last_bucket",
+    "peak_score",
+    "peak_count",
+    "peak_sources",
 ]
 
 

@@ -34,16 +34,20 @@ def official_incidents(updates: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame({c: pd.Series(dtype="datetime64[ns, UTC]" if c in moments else object) for c in columns})
     keys = ["provider", "incident_id"]
     posted = updates["posted_at"]
-    incidents = updates.assign(
-        acknowledged=posted.where(updates["stage"].isin(ACK_STAGES)),
-        resolved=posted.where(updates["stage"] == "resolved"),
-        components=updates.get("components"),
-    ).groupby(keys, sort=False).agg(
-        title=("title", "first"),
-        first_post=("posted_at", "min"),
-        acknowledged=("acknowledged", "min"),
-        resolved=("resolved", "max"),
-        components=("components", "first"),
+    incidents = (
+        updates.assign(
+            acknowledged=posted.where(updates["stage"].isin(ACK_STAGES)),
+            resolved=posted.where(updates["stage"] == "resolved"),
+            components=updates.get("components"),
+        )
+        .groupby(keys, sort=False)
+        .agg(
+            title=("title", "first"),
+            first_post=("posted_at", "min"),
+            acknowledged=("acknowledged", "min"),
+            resolved=("resolved", "max"),
+            components=("components", "first"),
+        )
     )
     return incidents.reset_index()[columns].sort_values("first_post", ignore_index=True)
 
@@ -99,9 +103,9 @@ def summarize(
     false_alarms = len(inside) - sum(inside)
     delay, grade = acknowledgment_grade(matches, episodes)
     return {
-        "incidents": int(len(matches)),
-        "detected": int(len(detected)),
-        "episodes": int(len(episodes)),
+        "incidents": len(matches),
+        "detected": len(detected),
+        "episodes": len(episodes),
         "false_alarms": int(false_alarms),
         "precision": sum(inside) / len(inside) if len(inside) else None,
         "recall": len(detected) / len(matches) if len(matches) else None,
@@ -212,8 +216,13 @@ def nab_raw_score(detections: pd.Series, windows, probation: float = 0.15) -> di
             raw -= FALSE_NEGATIVE
     false_positives = int((flagged & ~inside).sum())
     raw -= FALSE_POSITIVE * false_positives
-    return {"raw": raw, "null": -FALSE_NEGATIVE * len(windows), "perfect": perfect,
-            "windows": len(windows), "false_positives": false_positives}
+    return {
+        "raw": raw,
+        "null": -FALSE_NEGATIVE * len(windows),
+        "perfect": perfect,
+        "windows": len(windows),
+        "false_positives": false_positives,
+    }
 
 
 def nab_score(scored: list[dict]) -> float:

@@ -182,8 +182,13 @@ def _shrunk(total: np.ndarray, hours: np.ndarray, prior: np.ndarray) -> np.ndarr
 
 
 def dispersion_hourly(
-    total: np.ndarray, squares: np.ndarray, seen: np.ndarray, expected: np.ndarray, clipped: np.ndarray,
-    per_hour: int, window: int,
+    total: np.ndarray,
+    squares: np.ndarray,
+    seen: np.ndarray,
+    expected: np.ndarray,
+    clipped: np.ndarray,
+    per_hour: int,
+    window: int,
 ) -> np.ndarray:
     """Extra-Poisson dispersion per hour, learned from the ``window`` hours before it.
 

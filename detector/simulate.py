@@ -41,7 +41,13 @@ PEAK_POSTS_PER_HOUR = {
 COMPLAINT_SHARE = 0.03  # someone, somewhere, always has a broken session
 PEAK_OUTAGE_PER_MINUTE = 12.0  # complaints a minute, all sources, at the height of an outage of size 1
 DECAY_MINUTES = 12.0  # complaints fade this fast once it works again
-EVERYWHERE = {"reddit-chatgpt": 0.45, "reddit-openai": 0.2, "hackernews": 0.1, "openai-forum": 0.15, "mastodon-chatgpt": 0.1}
+EVERYWHERE = {
+    "reddit-chatgpt": 0.45,
+    "reddit-openai": 0.2,
+    "hackernews": 0.1,
+    "openai-forum": 0.15,
+    "mastodon-chatgpt": 0.1,
+}
 START = pd.Timestamp("2024-03-04", tz="UTC")  # a Monday
 
 SCENARIOS = {
@@ -57,34 +63,70 @@ SCENARIOS = {
     },
     "major": {
         "days": 9,
-        "events": [{"type": "outage", "at": "8d13:42", "minutes": 94, "size": 1.0, "problems": {"down": 0.4, "errors": 0.35, "api": 0.25}}],
+        "events": [
+            {
+                "type": "outage",
+                "at": "8d13:42",
+                "minutes": 94,
+                "size": 1.0,
+                "problems": {"down": 0.4, "errors": 0.35, "api": 0.25},
+            }
+        ],
     },
     # A dozen complaints an hour, at night, where the usual is near zero.
     "night-partial": {
         "days": 9,
-        "events": [{"type": "outage", "at": "8d04:10", "minutes": 90, "size": 12 / 60 / PEAK_OUTAGE_PER_MINUTE, "problems": {"errors": 0.6, "down": 0.4}}],
+        "events": [
+            {
+                "type": "outage",
+                "at": "8d04:10",
+                "minutes": 90,
+                "size": 12 / 60 / PEAK_OUTAGE_PER_MINUTE,
+                "problems": {"errors": 0.6, "down": 0.4},
+            }
+        ],
     },
     # The API fails, ChatGPT works: developers say so on the forum.
     "api-forum": {
         "days": 9,
-        "events": [{
-            "type": "outage", "at": "8d19:20", "minutes": 60, "size": 0.06,
-            "mix": {"openai-forum": 0.8, "hackernews": 0.1, "reddit-openai": 0.1}, "problems": {"api": 0.9, "errors": 0.1},
-        }],
+        "events": [
+            {
+                "type": "outage",
+                "at": "8d19:20",
+                "minutes": 60,
+                "size": 0.06,
+                "mix": {"openai-forum": 0.8, "hackernews": 0.1, "reddit-openai": 0.1},
+                "problems": {"api": 0.9, "errors": 0.1},
+            }
+        ],
     },
     "ramp": {
         "days": 9,
-        "events": [{"type": "outage", "at": "8d10:05", "minutes": 120, "size": 0.3, "shape": "ramp", "ramp_minutes": 45, "problems": {"slow": 0.5, "errors": 0.5}}],
+        "events": [
+            {
+                "type": "outage",
+                "at": "8d10:05",
+                "minutes": 120,
+                "size": 0.3,
+                "shape": "ramp",
+                "ramp_minutes": 45,
+                "problems": {"slow": 0.5, "errors": 0.5},
+            }
+        ],
     },
     # A partial outage in the busiest hours, small against the day's chatter.
     "partial-busy": {
         "days": 9,
-        "events": [{"type": "outage", "at": "8d16:30", "minutes": 40, "size": 0.12, "problems": {"errors": 0.7, "login": 0.3}}],
+        "events": [
+            {"type": "outage", "at": "8d16:30", "minutes": 40, "size": 0.12, "problems": {"errors": 0.7, "login": 0.3}}
+        ],
     },
 }
 
 
-def simulate(scenario: dict, seed: int = 0, start: pd.Timestamp = START, name: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def simulate(
+    scenario: dict, seed: int = 0, start: pd.Timestamp = START, name: str | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The posts and the outage labels of one scenario (see :data:`SCENARIOS`)."""
     rng = np.random.default_rng(seed)
     name = name or next((key for key, value in SCENARIOS.items() if value is scenario), "scenario")
@@ -100,31 +142,50 @@ def simulate(scenario: dict, seed: int = 0, start: pd.Timestamp = START, name: s
         kind = event["type"]
         if kind == "outage":
             rate = outage_rate(minutes, at, event) * PEAK_OUTAGE_PER_MINUTE * event["size"]
-            new = [_posts(rng, minutes, rate * share, source, "outage", True, event.get("problems"))
-                   for source, share in event.get("mix", EVERYWHERE).items()]
+            new = [
+                _posts(rng, minutes, rate * share, source, "outage", True, event.get("problems"))
+                for source, share in event.get("mix", EVERYWHERE).items()
+            ]
             frames += new
             firsts = [f["created_at"].min() for f in new if len(f)]
-            labels.append({
-                "name": name, "shape": event.get("shape", "abrupt"), "size": event["size"], "onset": at,
-                "end": at + pd.Timedelta(minutes=event["minutes"]), "first_complaint": min(firsts) if firsts else pd.NaT,
-            })
+            labels.append(
+                {
+                    "name": name,
+                    "shape": event.get("shape", "abrupt"),
+                    "size": event["size"],
+                    "onset": at,
+                    "end": at + pd.Timedelta(minutes=event["minutes"]),
+                    "first_complaint": min(firsts) if firsts else pd.NaT,
+                }
+            )
         elif kind == "launch":
             window = (minutes >= at) & (minutes < at + pd.Timedelta(hours=event["hours"]))
             share = {s: p / sum(PEAK_POSTS_PER_HOUR.values()) for s, p in PEAK_POSTS_PER_HOUR.items()}
             for source, part in share.items():
-                frames.append(_posts(rng, minutes, window * event["posts_per_hour"] / 60.0 * part, source, "launch", False))
+                frames.append(
+                    _posts(rng, minutes, window * event["posts_per_hour"] / 60.0 * part, source, "launch", False)
+                )
         elif kind == "flood":
             offsets = np.sort(rng.uniform(0, event["minutes"] * 60, event["posts"]))
-            frames.append(pd.DataFrame({
-                "created_at": at + pd.to_timedelta(offsets, unit="s"), "source": event["source"], "author": "flooder",
-                "kind": "flood", "problem": "down", "is_complaint": True,
-            }))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "created_at": at + pd.to_timedelta(offsets, unit="s"),
+                        "source": event["source"],
+                        "author": "flooder",
+                        "kind": "flood",
+                        "problem": "down",
+                        "is_complaint": True,
+                    }
+                )
+            )
     posts = pd.concat(frames, ignore_index=True)
     for event in scenario.get("events", []):
         if event["type"] == "gap":
             at = start + _offset(event["at"])
             lost = (posts["source"] == event["source"]) & posts["created_at"].between(
-                at, at + pd.Timedelta(hours=event["hours"]), inclusive="left")
+                at, at + pd.Timedelta(hours=event["hours"]), inclusive="left"
+            )
             posts = posts[~lost]
     posts = posts.sort_values("created_at", ignore_index=True)
     posts["created_at"] = posts["created_at"].dt.floor("s")
@@ -169,14 +230,16 @@ def _posts(rng, minutes, rate, source, kind, complaint, problems=None) -> pd.Dat
         problem = np.full(count, "down" if complaint else None, dtype=object)
     # Outage reporters are many different people; background posters a steady crowd.
     authors = rng.integers(0, 10**9 if kind == "outage" else 4000, count)
-    return pd.DataFrame({
-        "created_at": pd.to_datetime(stamps, unit="s", utc=True),
-        "source": source,
-        "author": [f"{source}-user{a}" for a in authors],
-        "kind": kind,
-        "problem": problem,
-        "is_complaint": complaint,
-    })
+    return pd.DataFrame(
+        {
+            "created_at": pd.to_datetime(stamps, unit="s", utc=True),
+            "source": source,
+            "author": [f"{source}-user{a}" for a in authors],
+            "kind": kind,
+            "problem": problem,
+            "is_complaint": complaint,
+        }
+    )
 
 
 def mention_counts(days: int = 55, anomalies: int = 3, seed: int = 0, level: float = 60.0) -> tuple[pd.Series, list]:

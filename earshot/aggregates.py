@@ -59,8 +59,7 @@ def complaint_counts(
     window = int(pd.Timedelta(reporter_window).total_seconds()) if reporter_window else None
     rows = db.execute(
         COMPLAINT_COUNTS_SQL,
-        {"service": service, "since": utc_iso(start), "until": utc_iso(end),
-         "bucket": seconds, "window": window},
+        {"service": service, "since": utc_iso(start), "until": utc_iso(end), "bucket": seconds, "window": window},
     ).fetchall()
     index = pd.date_range(start.floor(freq), (end - pd.Timedelta(microseconds=1)).floor(freq), freq=freq)
     if not rows:
@@ -74,11 +73,14 @@ def complaint_counts(
 
 def sources_stored(db: sqlite_utils.Database) -> list[str]:
     """Every source with a stored post, hopping along the index (one probe per source)."""
-    return [row[0] for row in db.execute(
-        "WITH RECURSIVE hop(source) AS (SELECT min(source) FROM posts"
-        " UNION ALL SELECT (SELECT min(source) FROM posts WHERE source > hop.source) FROM hop"
-        " WHERE hop.source IS NOT NULL) SELECT source FROM hop WHERE source IS NOT NULL"
-    ).fetchall()]
+    return [
+        row[0]
+        for row in db.execute(
+            "WITH RECURSIVE hop(source) AS (SELECT min(source) FROM posts"
+            " UNION ALL SELECT (SELECT min(source) FROM posts WHERE source > hop.source) FROM hop"
+            " WHERE hop.source IS NOT NULL) SELECT source FROM hop WHERE source IS NOT NULL"
+        ).fetchall()
+    ]
 
 
 def source_days(db: sqlite_utils.Database, service: str, since=None, until=None) -> set[tuple[str, str]]:
@@ -95,8 +97,10 @@ def source_days(db: sqlite_utils.Database, service: str, since=None, until=None)
         return set()
     first = max(first, utc_iso(since)) if since is not None else first
     last = min(last, utc_iso(pd.Timestamp(until) - pd.Timedelta(seconds=1))) if until is not None else last
-    rows = db.execute(SOURCE_DAYS_SQL, {"first": first[:10], "last": last[:10], "service": service,
-                                        "sources": json.dumps(sources_stored(db))}).fetchall()
+    rows = db.execute(
+        SOURCE_DAYS_SQL,
+        {"first": first[:10], "last": last[:10], "service": service, "sources": json.dumps(sources_stored(db))},
+    ).fetchall()
     return {(source, day) for source, day in rows}
 
 
@@ -119,7 +123,9 @@ def problem_counts(db: sqlite_utils.Database, service: str, since=None, until=No
     """Complaints per problem type (``unknown`` when the classifier named none), most first."""
     sql, params = _between(
         "SELECT coalesce(problem, 'unknown'), count(*) FROM posts WHERE service = ? AND is_complaint = 1",
-        [service], since, until,
+        [service],
+        since,
+        until,
     )
     rows = db.execute(sql + " GROUP BY 1 ORDER BY 2 DESC, 1", params).fetchall()
     return pd.Series(dict(rows), name="complaints", dtype=int).rename_axis("problem")
@@ -149,7 +155,9 @@ def latest_complaints(db: sqlite_utils.Database, service: str, since, until, lim
     """The newest ``limit`` complaint posts of ``service`` in the window, newest first."""
     sql, params = _between(
         "SELECT created_at, source, problem, title, text, url FROM posts WHERE service = ? AND is_complaint = 1",
-        [service], since, until,
+        [service],
+        since,
+        until,
     )
     rows = db.execute(sql + " ORDER BY created_at DESC LIMIT ?", [*params, int(limit)]).fetchall()
     frame = pd.DataFrame(rows, columns=["created_at", "source", "problem", "title", "text", "url"])

@@ -72,7 +72,9 @@ def detect(db: sqlite_utils.Database, config: Config, service: str, since=None, 
         until = None if newest is None else newest + pd.Timedelta(seconds=1)
     if since is None or until is None or pd.Timestamp(since) >= pd.Timestamp(until):
         return pd.DataFrame(), episodes(pd.DataFrame()).assign(sources=[])
-    window = str(config.detector.get("reporter_window", "1h")) if config.detector.get("unique_reporters", True) else None
+    window = (
+        str(config.detector.get("reporter_window", "1h")) if config.detector.get("unique_reporters", True) else None
+    )
     counts = complaint_counts(db, service, freq, since, until, reporter_window=window)
     names = service_sources(config, service)
     names += sorted(set(counts.columns) - set(names))
@@ -142,7 +144,9 @@ def evaluate(db: sqlite_utils.Database, config: Config, service: str, since=None
     return score_episodes(db, config, service, found, since, until)
 
 
-def score_episodes(db: sqlite_utils.Database, config: Config, service: str, found: pd.DataFrame, since=None, until=None):
+def score_episodes(
+    db: sqlite_utils.Database, config: Config, service: str, found: pd.DataFrame, since=None, until=None
+):
     """``(matches, summary)`` of ``found`` against the official incidents of
     ``since <= t < until`` that fell on days with stored posts (an incident on a
     day nobody was listening cannot be heard)."""

@@ -99,12 +99,16 @@ def load_classifier(folder: Path = LABELS_DIR, cache: Path | None = None) -> Com
             joblib.dump(model, handle)
         os.replace(handle.name, path)
     except OSError as error:
-        warnings.warn(f"could not cache the complaint classifier in {path.parent} ({error}); "
-                      "it will be trained again next time", stacklevel=2)
+        warnings.warn(
+            f"could not cache the complaint classifier in {path.parent} ({error}); it will be trained again next time",
+            stacklevel=2,
+        )
     return model
 
 
-def classifier_or_rules(folder: Path = LABELS_DIR, cache: Path | None = None) -> ComplaintClassifier | RuleComplaintFilter:
+def classifier_or_rules(
+    folder: Path = LABELS_DIR, cache: Path | None = None
+) -> ComplaintClassifier | RuleComplaintFilter:
     """The trained classifier, or the rules (with a warning) when it can be
     neither loaded nor trained, e.g. when the labelled corpus is missing."""
     try:
@@ -118,4 +122,3 @@ def classifier_or_rules(folder: Path = LABELS_DIR, cache: Path | None = None) ->
 def default_classifier() -> ComplaintClassifier | RuleComplaintFilter:
     """The filter collectors and the CLI use, built once per process."""
     return classifier_or_rules()
-

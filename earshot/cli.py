@@ -79,7 +79,13 @@ def cli():
 @click.option("--source", "sources", multiple=True, help="Collect only this source (repeatable).")
 @click.option("--every", type=click.IntRange(min=1), default=None, help="Keep polling every N seconds.")
 @click.option("--timeout", type=float, default=15.0, show_default=True, help="Seconds before a request gives up.")
-@click.option("--attempts", type=click.IntRange(min=1), default=3, show_default=True, help="Tries per request on 429, 5xx and timeouts.")
+@click.option(
+    "--attempts",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Tries per request on 429, 5xx and timeouts.",
+)
 def collect(db_path, config_path, sources, every, timeout, attempts):
     """Read every configured source once and store what is new.
 
@@ -126,13 +132,27 @@ def collect(db_path, config_path, sources, every, timeout, attempts):
 @click.argument("source")
 @db_option()
 @config_option
-@click.option("--since", required=True, metavar="DATE", help="Start of the range (ISO 8601 date or time; UTC unless it says).")
+@click.option(
+    "--since", required=True, metavar="DATE", help="Start of the range (ISO 8601 date or time; UTC unless it says)."
+)
 @click.option("--until", metavar="DATE", help="End of the range, exclusive. Default: today 00:00 UTC.")
-@click.option("--window", metavar="SPAN", help="Window size, e.g. 6h or 2d. Default: the source's own (1 day for most).")
-@click.option("--min-interval", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
-              help="Seconds between requests to the source's host. Default: the source's min_interval, else its service's limit.")
-@click.option("--attempts", type=click.IntRange(min=1), default=6, show_default=True,
-              help="Tries per request on 429, 5xx and timeouts before the backfill stops.")
+@click.option(
+    "--window", metavar="SPAN", help="Window size, e.g. 6h or 2d. Default: the source's own (1 day for most)."
+)
+@click.option(
+    "--min-interval",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help="Seconds between requests to the source's host. Default: the source's min_interval, else its service's limit.",
+)
+@click.option(
+    "--attempts",
+    type=click.IntRange(min=1),
+    default=6,
+    show_default=True,
+    help="Tries per request on 429, 5xx and timeouts before the backfill stops.",
+)
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds before a request gives up.")
 @click.option("--restart", is_flag=True, help="Forget this range's checkpoint and read it all again.")
 @click.option("--dry-run", is_flag=True, help="Print the windows it would fetch, fetch nothing.")
@@ -214,8 +234,16 @@ def backfill(source, db_path, config_path, since, until, window, min_interval, a
         progress = BarProgress if sys.stderr.isatty() else LogProgress
         try:
             report = run_backfill(
-                db, config, spec, client, start, end,
-                window=size, progress_factory=progress, restart=restart, min_interval=min_interval,
+                db,
+                config,
+                spec,
+                client,
+                start,
+                end,
+                window=size,
+                progress_factory=progress,
+                restart=restart,
+                min_interval=min_interval,
             )
         except BackfillError as error:
             click.echo(f"error: {error}", err=True)
@@ -228,9 +256,16 @@ def backfill(source, db_path, config_path, since, until, window, min_interval, a
 
 @cli.command("import-incidents")
 @db_option()
-@click.option("--provider", "providers", multiple=True, help="Only this provider (openai, anthropic, character.ai); repeatable.")
-@click.option("--csv", "csv_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="An incident_stages.csv file. Default: the bundled 2021-2024 timelines.")
+@click.option(
+    "--provider", "providers", multiple=True, help="Only this provider (openai, anthropic, character.ai); repeatable."
+)
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="An incident_stages.csv file. Default: the bundled 2021-2024 timelines.",
+)
 def import_incidents(db_path, providers, csv_path):
     """Load official incident timelines (every stage with its posting time).
 
@@ -329,11 +364,18 @@ def evaluate(db_path, config_path, service, as_json):
     if as_json:
         click.echo(json.dumps({"service": service, **summary}))
         for row in matches.itertuples():
-            click.echo(json.dumps({
-                "incident_id": row.incident_id, "title": row.title, "first_official": _iso(row.first_post),
-                "alert_start": _iso(row.alert_start), "detected": bool(row.detected),
-                "lead_minutes": None if not row.detected else round(float(row.lead_minutes), 1),
-            }))
+            click.echo(
+                json.dumps(
+                    {
+                        "incident_id": row.incident_id,
+                        "title": row.title,
+                        "first_official": _iso(row.first_post),
+                        "alert_start": _iso(row.alert_start),
+                        "detected": bool(row.detected),
+                        "lead_minutes": None if not row.detected else round(float(row.lead_minutes), 1),
+                    }
+                )
+            )
         return
     click.echo(f"{'first official post (UTC)':<26} {'alert (UTC)':<20} {'lead':>7}  incident")
     for row in matches.itertuples():
@@ -356,8 +398,13 @@ def evaluate(db_path, config_path, service, as_json):
 @cli.command()
 @db_option(default=Path("data") / "simulated.db")
 @config_option
-@click.option("--scenario", "scenarios", multiple=True, metavar="NAME",
-              help="Only this scenario (repeatable). Default: all of them.")
+@click.option(
+    "--scenario",
+    "scenarios",
+    multiple=True,
+    metavar="NAME",
+    help="Only this scenario (repeatable). Default: all of them.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random draws.")
 @click.option("--list", "list_only", is_flag=True, help="List the scenarios and exit.")
 def simulate(db_path, config_path, scenarios, seed, list_only):
@@ -383,18 +430,23 @@ def simulate(db_path, config_path, scenarios, seed, list_only):
 
     if list_only:
         for name, spec in SCENARIOS.items():
-            kinds = ", ".join(e["type"] + (f" ({e.get('shape', 'abrupt')}, size {e['size']:.3g})" if e["type"] == "outage" else "")
-                              for e in spec["events"])
+            kinds = ", ".join(
+                e["type"] + (f" ({e.get('shape', 'abrupt')}, size {e['size']:.3g})" if e["type"] == "outage" else "")
+                for e in spec["events"]
+            )
             click.echo(f"{name:<14} {spec['days']} days: {kinds}")
         return
     unknown = set(scenarios) - set(SCENARIOS)
     if unknown:
-        raise click.BadParameter(f"unknown: {', '.join(sorted(unknown))} (known: {', '.join(SCENARIOS)})",
-                                 param_hint="--scenario")
+        raise click.BadParameter(
+            f"unknown: {', '.join(sorted(unknown))} (known: {', '.join(SCENARIOS)})", param_hint="--scenario"
+        )
     started = time.perf_counter()
     labels = write_scenarios(db_path, list(scenarios) or None, _config(config_path), seed=seed)
-    click.echo(f"wrote {len(scenarios) or len(SCENARIOS)} scenarios with {len(labels)} outages to {db_path} "
-               f"({time.perf_counter() - started:.1f}s)")
+    click.echo(
+        f"wrote {len(scenarios) or len(SCENARIOS)} scenarios with {len(labels)} outages to {db_path} "
+        f"({time.perf_counter() - started:.1f}s)"
+    )
 
 
 @cli.command()
@@ -527,16 +579,25 @@ def _serve(db_path, config_path, port):
     click.echo(f"earshot dashboard for {db_path}: http://localhost:{port}  (Ctrl-C stops it)", err=True)
     # Import the pages (pandas, scikit-learn, altair: about a second) before
     # serving, so the first visitor does not wait for them.
-    import dashboard.history  # noqa: F401
-    import dashboard.now  # noqa: F401
-    import dashboard.sources  # noqa: F401
-    import dashboard.tuning  # noqa: F401
     from streamlit.web import cli as streamlit_cli
 
+    import dashboard.history
+    import dashboard.now
+    import dashboard.sources
+    import dashboard.tuning  # noqa: F401
+
     sys.argv = [
-        "streamlit", "run", str(APP),
-        "--server.headless", "true", "--server.port", str(port),
-        "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
+        "streamlit",
+        "run",
+        str(APP),
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "viewer",
     ]
     streamlit_cli.main()
 

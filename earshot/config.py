@@ -144,9 +144,7 @@ def parse_config(raw: dict, path: str = "<config>") -> Config:
         name = _required(entry, "name", where)
         kind = _required(entry, "kind", f"{path}: source {name!r}")
         if kind not in SOURCE_KINDS:
-            raise ConfigError(
-                f"{path}: source {name!r}: unknown kind {kind!r} (known: {', '.join(SOURCE_KINDS)})"
-            )
+            raise ConfigError(f"{path}: source {name!r}: unknown kind {kind!r} (known: {', '.join(SOURCE_KINDS)})")
         if name in seen:
             raise ConfigError(f"{path}: two sources are named {name!r}")
         seen.add(name)
@@ -198,7 +196,7 @@ def with_detector_settings(text: str, settings: dict) -> str:
     for i in range(start + 1, end):
         key = lines[i].split("=", 1)[0].strip()
         if "=" in lines[i] and key in pending:
-            comment = lines[i][lines[i].index("#"):] if "#" in lines[i] else ""
+            comment = lines[i][lines[i].index("#") :] if "#" in lines[i] else ""
             lines[i] = f"{key} = {_toml_value(pending.pop(key))}" + (f" {comment}" if comment else "")
     while end > start + 1 and not lines[end - 1].strip():
         end -= 1

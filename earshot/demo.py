@@ -110,7 +110,13 @@ COMPLAINTS = {
         "{model} painfully slow, one word per second",
     ],
 }
-VAGUE = ["chatgpt?? hello??", "uh oh openai", "welp, there goes my afternoon", "F5 F5 F5", "me refreshing chatgpt every 10 seconds"]
+VAGUE = [
+    "chatgpt?? hello??",
+    "uh oh openai",
+    "welp, there goes my afternoon",
+    "F5 F5 F5",
+    "me refreshing chatgpt every 10 seconds",
+]
 MODELS = ["GPT-4", "GPT-4o", "GPT-4 Turbo", "ChatGPT Plus", "GPT-3.5"]
 
 

@@ -53,18 +53,31 @@ def write_scenarios(path: str | Path, names=None, config: Config | None = None, 
         posts["text"] = post_texts(posts, rng)
         for source_name, group in posts.groupby("source"):
             rows = [
-                {"source": source_name, "post_id": f"sim-{name}-{seed}-{i}", "url": None, "author": author,
-                 "created_at": stamp.isoformat(), "title": None, "text": text}
-                for i, author, stamp, text in zip(group.index, group["author"], group["created_at"], group["text"], strict=True)
+                {
+                    "source": source_name,
+                    "post_id": f"sim-{name}-{seed}-{i}",
+                    "url": None,
+                    "author": author,
+                    "created_at": stamp.isoformat(),
+                    "title": None,
+                    "text": text,
+                }
+                for i, author, stamp, text in zip(
+                    group.index, group["author"], group["created_at"], group["text"], strict=True
+                )
             ]
             store_posts(db, classify_posts(config, config.source(source_name), rows))
         store_incident_updates(db, _official_updates(labels, service.provider or "simulated", seed))
         all_labels.append(labels)
     labels = pd.concat(all_labels, ignore_index=True)
-    set_meta(db, "simulated", [
-        {k: (v.isoformat() if isinstance(v, pd.Timestamp) else v) for k, v in row.items()}
-        for row in labels.to_dict("records")
-    ])
+    set_meta(
+        db,
+        "simulated",
+        [
+            {k: (v.isoformat() if isinstance(v, pd.Timestamp) else v) for k, v in row.items()}
+            for row in labels.to_dict("records")
+        ],
+    )
     for spec in config.services:
         replace_alerts(db, spec.name, detect(db, config, spec.name)[1])
     db.close()
@@ -95,9 +108,18 @@ def _official_updates(labels: pd.DataFrame, provider: str, seed: int) -> list[di
         incident = f"sim-{row.name}-{seed}-{row.Index}"
         title = f"Simulated: {row.name} ({row.shape}, size {row.size:g})"
         for stage, moment in (("investigating", row.onset + pd.Timedelta(minutes=ACK_MINUTES)), ("resolved", row.end)):
-            updates.append({
-                "provider": provider, "incident_id": incident, "update_id": f"{incident}-{stage}", "title": title,
-                "impact": "major", "components": "ChatGPT,API", "stage": stage, "posted_at": moment.isoformat(),
-                "text": f"{stage} (simulated)", "url": None,
-            })
+            updates.append(
+                {
+                    "provider": provider,
+                    "incident_id": incident,
+                    "update_id": f"{incident}-{stage}",
+                    "title": title,
+                    "impact": "major",
+                    "components": "ChatGPT,API",
+                    "stage": stage,
+                    "posted_at": moment.isoformat(),
+                    "text": f"{stage} (simulated)",
+                    "url": None,
+                }
+            )
     return updates

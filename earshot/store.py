@@ -67,9 +67,7 @@ UPDATE_COLUMNS = {
 @migrations()
 def m001_posts_incidents_state(db: sqlite_utils.Database) -> None:
     db["posts"].create(POST_COLUMNS, pk=("source", "post_id"), not_null={"created_at"})
-    db["incident_updates"].create(
-        UPDATE_COLUMNS, pk=("provider", "incident_id", "update_id"), not_null={"posted_at"}
-    )
+    db["incident_updates"].create(UPDATE_COLUMNS, pk=("provider", "incident_id", "update_id"), not_null={"posted_at"})
     db["collector_state"].create(
         {
             "source": str,
@@ -138,11 +136,15 @@ def m004_alert_levels(db: sqlite_utils.Database) -> None:
 def m005_covering_indexes(db: sqlite_utils.Database) -> None:
     # The dashboard's counts read only these columns: answering from the index
     # alone is ten times faster than visiting a million rows.
-    db["posts"].create_index(["service", "is_complaint", "created_at", "source", "author_hash"],
-                             index_name="idx_posts_complaints", if_not_exists=True)
+    db["posts"].create_index(
+        ["service", "is_complaint", "created_at", "source", "author_hash"],
+        index_name="idx_posts_complaints",
+        if_not_exists=True,
+    )
     # Per source: its newest post, and whether it stored anything on a given day.
-    db["posts"].create_index(["source", "created_at", "service"], index_name="idx_posts_source_created_at",
-                             if_not_exists=True)
+    db["posts"].create_index(
+        ["source", "created_at", "service"], index_name="idx_posts_source_created_at", if_not_exists=True
+    )
 
 
 def open_db(path: str | Path) -> sqlite_utils.Database:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import calendar
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 
@@ -34,12 +34,12 @@ def _fromisoformat(value: str) -> datetime | None:
         moment = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def now_iso() -> str:
     """The current time as UTC ISO 8601."""
-    return utc_iso(datetime.now(timezone.utc))
+    return utc_iso(datetime.now(UTC))
 
 
 def utc_datetime(value) -> datetime:
@@ -52,12 +52,12 @@ def utc_datetime(value) -> datetime:
         # feedparser's *_parsed fields are UTC; mktime would read them as local time.
         value = calendar.timegm(value)
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, tz=timezone.utc)
+        return datetime.fromtimestamp(value, tz=UTC)
     if isinstance(value, datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
     elif isinstance(value, str) and (moment := _fromisoformat(value)) is not None:
         pass
     else:
         stamp = pd.Timestamp(value)
         moment = (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp).to_pydatetime()
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)

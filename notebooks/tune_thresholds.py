@@ -116,10 +116,12 @@ def evaluate(**settings) -> dict:
         "median_lead_minutes": pd.Series(leads).median(),
         "mean_delay_minutes": late.mean(),
         "max_delay_minutes": late.max(),
-        "nab_style_score": nab_score([
-            nab_raw_score(detector.fit_predict(counts)["onset"], anomaly_windows(counts.index, surges))
-            for counts, surges in series
-        ]),
+        "nab_style_score": nab_score(
+            [
+                nab_raw_score(detector.fit_predict(counts)["onset"], anomaly_windows(counts.index, surges))
+                for counts, surges in series
+            ]
+        ),
     }
 
 
@@ -137,29 +139,48 @@ def best(rows: pd.DataFrame, tie: str, tie_ascending: bool) -> pd.Series:
 # %%
 sweep = pd.DataFrame([{"threshold": t, **evaluate(threshold=t)} for t in [3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0, 12.0]])
 sweep = sweep.set_index("threshold")
-sweep[["episodes", "recall", "precision", "false_alarms_per_week", "median_lead_minutes",
-       "mean_delay_minutes", "max_delay_minutes", "nab_style_score"]]
+sweep[
+    [
+        "episodes",
+        "recall",
+        "precision",
+        "false_alarms_per_week",
+        "median_lead_minutes",
+        "mean_delay_minutes",
+        "max_delay_minutes",
+        "nab_style_score",
+    ]
+]
 
 # %%
 long = sweep.reset_index().melt("threshold", ["precision", "recall"], var_name="measure")
-quality = alt.Chart(long, title="precision and recall").mark_line(point=True).encode(
-    x="threshold:Q", y=alt.Y("value:Q", scale=alt.Scale(domain=[0, 1])), color="measure:N"
+quality = (
+    alt.Chart(long, title="precision and recall")
+    .mark_line(point=True)
+    .encode(x="threshold:Q", y=alt.Y("value:Q", scale=alt.Scale(domain=[0, 1])), color="measure:N")
 )
-alarms = alt.Chart(sweep.reset_index(), title="false alarms per week").mark_line(point=True, color="firebrick").encode(
-    x="threshold:Q", y=alt.Y("false_alarms_per_week:Q", title="false alarms / week")
+alarms = (
+    alt.Chart(sweep.reset_index(), title="false alarms per week")
+    .mark_line(point=True, color="firebrick")
+    .encode(x="threshold:Q", y=alt.Y("false_alarms_per_week:Q", title="false alarms / week"))
 )
-lead = alt.Chart(sweep.reset_index(), title="lead and delay (minutes)").mark_line(point=True).encode(
-    x="threshold:Q", y=alt.Y("value:Q", title="minutes"), color="measure:N"
-).transform_fold(["median_lead_minutes", "mean_delay_minutes", "max_delay_minutes"], as_=["measure", "value"])
-nab = alt.Chart(sweep.reset_index(), title="NAB-style score").mark_line(point=True, color="seagreen").encode(
-    x="threshold:Q", y=alt.Y("nab_style_score:Q", scale=alt.Scale(domain=[0, 100]))
+lead = (
+    alt.Chart(sweep.reset_index(), title="lead and delay (minutes)")
+    .mark_line(point=True)
+    .encode(x="threshold:Q", y=alt.Y("value:Q", title="minutes"), color="measure:N")
+    .transform_fold(["median_lead_minutes", "mean_delay_minutes", "max_delay_minutes"], as_=["measure", "value"])
+)
+nab = (
+    alt.Chart(sweep.reset_index(), title="NAB-style score")
+    .mark_line(point=True, color="seagreen")
+    .encode(x="threshold:Q", y=alt.Y("nab_style_score:Q", scale=alt.Scale(domain=[0, 100])))
 )
 quality | alarms | lead | nab
 
 # %%
 # On a tie, the lower threshold: it alerts sooner.
 chosen = float(best(sweep.reset_index(), "threshold", True)["threshold"])
-chosen
+print(chosen)
 
 # %% [markdown]
 # At that threshold, the floor of the expected rate (`min_rate`, posts an
@@ -169,9 +190,19 @@ chosen
 
 # %%
 floors = pd.DataFrame([{"min_rate": r, **evaluate(threshold=chosen, min_rate=r)} for r in (0.02, 0.05, 0.1, 0.5)])
-windows = pd.DataFrame([{"scales": s, **evaluate(threshold=chosen, scales=s)} for s in ((1, 3, 6, 12), (3, 6, 12), (6, 12))])
+windows = pd.DataFrame(
+    [{"scales": s, **evaluate(threshold=chosen, scales=s)} for s in ((1, 3, 6, 12), (3, 6, 12), (6, 12))]
+)
 pd.concat([floors, windows], ignore_index=True)[
-    ["min_rate", "scales", "recall", "false_alarms_per_week", "mean_delay_minutes", "max_delay_minutes", "nab_style_score"]
+    [
+        "min_rate",
+        "scales",
+        "recall",
+        "false_alarms_per_week",
+        "mean_delay_minutes",
+        "max_delay_minutes",
+        "nab_style_score",
+    ]
 ]
 
 # %% [markdown]

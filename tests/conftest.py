@@ -18,6 +18,8 @@ def pytest_configure(config):
     import tempfile
 
     os.environ.setdefault("EARSHOT_CACHE_DIR", tempfile.mkdtemp(prefix="earshot-cache-"))
+
+
 REPO = Path(__file__).resolve().parent.parent
 
 

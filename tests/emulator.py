@@ -39,7 +39,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -47,7 +47,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 FIXTURES = Path(__file__).parent / "fixtures"
-START = datetime(2023, 11, 1, tzinfo=timezone.utc)
+START = datetime(2023, 11, 1, tzinfo=UTC)
 HN_HIT_CAP = 1000
 DISCOURSE_PAGE = 50
 
@@ -107,7 +107,9 @@ def make_corpus(days: float = 3, per_day: int = 200, start: datetime = START, se
     items = []
     for index, created in enumerate(sorted(moments)):
         texts = COMPLAINTS if rng.random() < 0.3 else CHATTER
-        items.append(Item(index, created, f"user{rng.randrange(400)}", f"{rng.choice(texts)} #{index}", rng.random() < 0.3))
+        items.append(
+            Item(index, created, f"user{rng.randrange(400)}", f"{rng.choice(texts)} #{index}", rng.random() < 0.3)
+        )
     return items
 
 
@@ -134,7 +136,10 @@ class Emulator:
     def publish(self, count: int, at: datetime) -> list[Item]:
         """``count`` new posts a second apart from ``at``, on every platform (live polling tests)."""
         first = len(self.corpus)
-        new = [Item(first + n, at + timedelta(seconds=n), f"user{n}", f"{COMPLAINTS[0]} #{first + n}", False) for n in range(count)]
+        new = [
+            Item(first + n, at + timedelta(seconds=n), f"user{n}", f"{COMPLAINTS[0]} #{first + n}", False)
+            for n in range(count)
+        ]
         self.extend(new)
         return new
 
@@ -175,7 +180,9 @@ class Emulator:
             for prefix, statuses, headers in self._faults:
                 if path.startswith(prefix) and statuses:
                     status = statuses.pop(0)
-                    return Response(json.dumps({"error": f"emulated {status}"}), status, headers, content_type="application/json")
+                    return Response(
+                        json.dumps({"error": f"emulated {status}"}), status, headers, content_type="application/json"
+                    )
         return None
 
     # -- the WSGI app ----------------------------------------------------------
@@ -240,10 +247,19 @@ class Emulator:
                 updated_at=item.created.strftime("%Y-%m-%dT%H:%M:%SZ"),
             )
             if item.is_story:
-                hit.update(title=item.text, story_text=None, _tags=["story", f"author_{item.author}", f"story_{hit['objectID']}"])
+                hit.update(
+                    title=item.text,
+                    story_text=None,
+                    _tags=["story", f"author_{item.author}", f"story_{hit['objectID']}"],
+                )
             else:
-                hit.update(title=None, story_text=None, comment_text=f"<p>{item.text}</p>", story_title="Ask HN: anything",
-                           _tags=["comment", f"author_{item.author}"])
+                hit.update(
+                    title=None,
+                    story_text=None,
+                    comment_text=f"<p>{item.text}</p>",
+                    story_title="Ask HN: anything",
+                    _tags=["comment", f"author_{item.author}"],
+                )
             hits.append(hit)
         return hits
 
@@ -257,7 +273,7 @@ class Emulator:
         page = int(request.args.get("page", 0))
         reachable = hits[:HN_HIT_CAP]
         body = {
-            "hits": reachable[page * per_page:(page + 1) * per_page],
+            "hits": reachable[page * per_page : (page + 1) * per_page],
             "nbHits": len(hits),
             "page": page,
             "nbPages": math.ceil(len(reachable) / per_page),
@@ -308,18 +324,26 @@ class Emulator:
         last = bisect.bisect_left(self.discourse, high, key=lambda p: p["created_at"]) if high else len(self.discourse)
         found = self.discourse[first:last][::-1]
         page = int(request.args.get("page", 1))
-        chunk = found[(page - 1) * DISCOURSE_PAGE:page * DISCOURSE_PAGE]
+        chunk = found[(page - 1) * DISCOURSE_PAGE : page * DISCOURSE_PAGE]
         template = _template("discourse_search_query_response.docs.json")
         topic_template = template["topics"][0]
         topics = {}
         for post in chunk:
             topic = copy.deepcopy(topic_template)
-            topic.update(id=post["topic_id"], title=post["topic_title"], fancy_title=post["topic_title"], slug=post["topic_slug"])
+            topic.update(
+                id=post["topic_id"], title=post["topic_title"], fancy_title=post["topic_title"], slug=post["topic_slug"]
+            )
             topics[post["topic_id"]] = topic
         posts = [
             {
-                "id": p["id"], "name": None, "username": p["username"], "avatar_template": p["avatar_template"],
-                "created_at": p["created_at"], "like_count": 0, "blurb": p["raw"], "post_number": p["post_number"],
+                "id": p["id"],
+                "name": None,
+                "username": p["username"],
+                "avatar_template": p["avatar_template"],
+                "created_at": p["created_at"],
+                "like_count": 0,
+                "blurb": p["raw"],
+                "post_number": p["post_number"],
                 "topic_id": p["topic_id"],
             }
             for p in chunk
@@ -329,8 +353,15 @@ class Emulator:
             "post_ids": [p["id"] for p in posts],
             "more_full_page_results": True if page * DISCOURSE_PAGE < len(found) else None,
         }
-        return _json({"posts": posts, "topics": list(topics.values()), "users": [], "categories": [],
-                      "grouped_search_result": grouped})
+        return _json(
+            {
+                "posts": posts,
+                "topics": list(topics.values()),
+                "users": [],
+                "categories": [],
+                "grouped_search_result": grouped,
+            }
+        )
 
     # -- Mastodon --------------------------------------------------------------
 
@@ -351,10 +382,14 @@ class Emulator:
                     created_at=item.iso_ms,
                     uri=self.mastodon_uri(item),
                     url=f"https://mastodon.example/@{item.author}/{item.index}",
-                    content=f"<p>{item.text} <a href=\"https://mastodon.example/tags/chatgpt\" class=\"mention hashtag\">#<span>chatgpt</span></a></p>",
+                    content=f'<p>{item.text} <a href="https://mastodon.example/tags/chatgpt" class="mention hashtag">#<span>chatgpt</span></a></p>',
                 )
-                status["account"] = {**template["account"], "acct": item.author, "username": item.author,
-                                     "url": f"https://mastodon.example/@{item.author}"}
+                status["account"] = {
+                    **template["account"],
+                    "acct": item.author,
+                    "username": item.author,
+                    "url": f"https://mastodon.example/@{item.author}",
+                }
                 instances[instance].append(status)
         for statuses in instances.values():
             statuses.sort(key=lambda s: int(s["id"]), reverse=True)
@@ -371,10 +406,10 @@ class Emulator:
         if min_id is not None:
             # The statuses just above min_id, still newest first.
             bottom = count - bisect.bisect_right(ids, int(min_id))
-            chosen = statuses[max(top, bottom - limit):bottom]
+            chosen = statuses[max(top, bottom - limit) : bottom]
         else:
             bottom = count - bisect.bisect_right(ids, int(since_id)) if since_id else count
-            chosen = statuses[top:min(bottom, top + limit)]
+            chosen = statuses[top : min(bottom, top + limit)]
         headers = {"X-RateLimit-Limit": "300", "X-RateLimit-Remaining": "299"}
         if chosen:
             base = request.base_url
@@ -394,8 +429,17 @@ class Emulator:
         for item in self._on("bluesky"):
             view = copy.deepcopy(template)
             view["uri"] = self.bluesky_uri(item)
-            view["author"] = {**template["author"], "did": f"did:plc:{item.author}", "handle": f"{item.author}.bsky.social"}
-            view["record"] = {"$type": "app.bsky.feed.post", "createdAt": item.iso_ms, "text": item.text, "langs": ["en"]}
+            view["author"] = {
+                **template["author"],
+                "did": f"did:plc:{item.author}",
+                "handle": f"{item.author}.bsky.social",
+            }
+            view["record"] = {
+                "$type": "app.bsky.feed.post",
+                "createdAt": item.iso_ms,
+                "text": item.text,
+                "langs": ["en"],
+            }
             view["indexedAt"] = item.iso_ms
             views.append(view)
         views.sort(key=lambda v: v["indexedAt"], reverse=True)
@@ -439,10 +483,10 @@ class Emulator:
         low = bisect.bisect_left(keys, _iso_ms(since)) if since else 0
         high = bisect.bisect_left(keys, _iso_ms(until)) if until else len(keys)
         count = len(keys)
-        found = self.bluesky[count - high:count - low]
+        found = self.bluesky[count - high : count - low]
         offset = int(request.args.get("cursor") or 0)
         limit = min(int(request.args.get("limit", 25)), 100)
-        chunk = found[offset:offset + limit]
+        chunk = found[offset : offset + limit]
         body = {"posts": chunk, "hitsTotal": len(found)}
         if offset + limit < len(found):
             body["cursor"] = str(offset + limit)
@@ -459,19 +503,33 @@ class Emulator:
         for item in self._on("reddit"):
             thing = copy.deepcopy(template)
             thing.update(
-                id=self.reddit_id(item), name=f"t3_{self.reddit_id(item)}", author=item.author,
-                created_utc=item.created.timestamp(), created=item.created.timestamp(), title=item.text,
-                selftext="", selftext_html=None, subreddit="ChatGPT",
+                id=self.reddit_id(item),
+                name=f"t3_{self.reddit_id(item)}",
+                author=item.author,
+                created_utc=item.created.timestamp(),
+                created=item.created.timestamp(),
+                title=item.text,
+                selftext="",
+                selftext_html=None,
+                subreddit="ChatGPT",
                 permalink=f"/r/ChatGPT/comments/{self.reddit_id(item)}/post/",
             )
             things.append(thing)
         # Every fourth post also has a comment, a few seconds later (Arctic Shift's t1 fields).
         self.reddit_comments = [
-            {"id": f"c{item.index:06x}", "author": item.author, "body": f"same here: {item.text}",
-             "created_utc": item.epoch, "link_id": f"t3_{self.reddit_id(item)}", "parent_id": f"t3_{self.reddit_id(item)}",
-             "subreddit": "ChatGPT", "permalink": f"/r/ChatGPT/comments/{self.reddit_id(item)}/post/c{item.index:06x}/",
-             "score": 1}
-            for item in self._on("reddit") if item.index % 4 == 0
+            {
+                "id": f"c{item.index:06x}",
+                "author": item.author,
+                "body": f"same here: {item.text}",
+                "created_utc": item.epoch,
+                "link_id": f"t3_{self.reddit_id(item)}",
+                "parent_id": f"t3_{self.reddit_id(item)}",
+                "subreddit": "ChatGPT",
+                "permalink": f"/r/ChatGPT/comments/{self.reddit_id(item)}/post/c{item.index:06x}/",
+                "score": 1,
+            }
+            for item in self._on("reddit")
+            if item.index % 4 == 0
         ]
         return things
 
@@ -488,7 +546,12 @@ class Emulator:
         if request.headers.get("Authorization") != "Bearer reddit-token":
             return _json({"message": "Forbidden", "error": 403}, status=403)
         newest = sorted(self.reddit, key=lambda t: t["created_utc"], reverse=True)[: int(request.args.get("limit", 25))]
-        return _json({"kind": "Listing", "data": {"after": None, "before": None, "children": [{"kind": "t3", "data": t} for t in newest]}})
+        return _json(
+            {
+                "kind": "Listing",
+                "data": {"after": None, "before": None, "children": [{"kind": "t3", "data": t} for t in newest]},
+            }
+        )
 
     def arctic_search(self, request: Request, stream: str) -> Response:
         after, before = int(request.args.get("after", 0)), int(request.args.get("before", 2**40))
@@ -510,34 +573,67 @@ class Emulator:
             opened = START + timedelta(days=n * 2, hours=13)
             incident = copy.deepcopy(template)
             stamps = [opened + timedelta(minutes=m) for m in (0, 40, 90)]
-            incident.update(id=f"inc{n:04d}", name=f"Elevated errors #{n}", created_at=_iso(stamps[0]),
-                            updated_at=_iso(stamps[-1]), resolved_at=_iso(stamps[-1]))
+            incident.update(
+                id=f"inc{n:04d}",
+                name=f"Elevated errors #{n}",
+                created_at=_iso(stamps[0]),
+                updated_at=_iso(stamps[-1]),
+                resolved_at=_iso(stamps[-1]),
+            )
             incident["incident_updates"] = [
-                {**template["incident_updates"][0], "id": f"upd{n:04d}{k}", "incident_id": incident["id"],
-                 "status": stage, "body": f"{stage} #{n}", "created_at": _iso(stamp), "display_at": _iso(stamp),
-                 "updated_at": _iso(stamp)}
-                for k, (stage, stamp) in enumerate(zip(("investigating", "identified", "resolved"), stamps, strict=True))
+                {
+                    **template["incident_updates"][0],
+                    "id": f"upd{n:04d}{k}",
+                    "incident_id": incident["id"],
+                    "status": stage,
+                    "body": f"{stage} #{n}",
+                    "created_at": _iso(stamp),
+                    "display_at": _iso(stamp),
+                    "updated_at": _iso(stamp),
+                }
+                for k, (stage, stamp) in enumerate(
+                    zip(("investigating", "identified", "resolved"), stamps, strict=True)
+                )
             ][::-1]
             incidents.append(incident)
         return incidents[::-1]  # newest first, as the API lists them
 
     def statuspage_incidents(self, request: Request) -> Response:
         page = int(request.args.get("page", 1))
-        return _json({"page": {"id": "emulated"}, "incidents": self.incidents[(page - 1) * 10:page * 10]})
+        return _json({"page": {"id": "emulated"}, "incidents": self.incidents[(page - 1) * 10 : page * 10]})
 
     def incidentio_incidents(self, request: Request) -> Response:
         start, end = request.args.get("start_at"), request.args.get("end_at")
         chosen = [i for i in self.incidents if start <= i["created_at"] < end] if start and end else self.incidents
-        return _json({"incidents": [
-            {"id": i["id"], "name": i["name"], "status": "resolved", "published_at": i["created_at"],
-             "updates": [{"id": u["id"], "to_status": u["status"], "message_string": u["body"],
-                          "published_at": u["created_at"]} for u in i["incident_updates"]]}
-            for i in chosen
-        ]})
+        return _json(
+            {
+                "incidents": [
+                    {
+                        "id": i["id"],
+                        "name": i["name"],
+                        "status": "resolved",
+                        "published_at": i["created_at"],
+                        "updates": [
+                            {
+                                "id": u["id"],
+                                "to_status": u["status"],
+                                "message_string": u["body"],
+                                "published_at": u["created_at"],
+                            }
+                            for u in i["incident_updates"]
+                        ],
+                    }
+                    for i in chosen
+                ]
+            }
+        )
 
     def official_update_ids(self, since: datetime, until: datetime) -> set[str]:
         return {
-            u["id"] for i in self.incidents if _iso(since) <= i["created_at"] < _iso(until) for u in i["incident_updates"]
+            u["id"]
+            for i in self.incidents
+            if _iso(since) <= i["created_at"] < _iso(until)
+            for u in i["incident_updates"]
         }
 
 
@@ -646,8 +742,8 @@ def _iso_ms(text: str) -> str:
     """Any ISO time as the emulator's own millisecond form, to compare as text."""
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    moment = moment.astimezone(timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
@@ -658,13 +754,15 @@ def _json(body, headers: dict | None = None, status: int = 200) -> Response:
 def main() -> None:
     """Serve the emulator until Ctrl-C, for trying earshot by hand:
 
-        python -m tests.emulator --port 8765 --config emulator.toml
+    python -m tests.emulator --port 8765 --config emulator.toml
     """
     import argparse
 
     parser = argparse.ArgumentParser(description=main.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--config", type=Path, default=Path("emulator.toml"), help="write an earshot config for it here")
+    parser.add_argument(
+        "--config", type=Path, default=Path("emulator.toml"), help="write an earshot config for it here"
+    )
     parser.add_argument("--days", type=float, default=14, help="days of history from 2023-11-01 (default 14)")
     parser.add_argument("--per-day", type=int, default=300)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds to wait before each answer")

@@ -25,8 +25,13 @@ from earshot.store import open_db, store_posts
 from tests.emulator import Emulator, Item, config_toml, serve
 
 # Where each simulated source's posts appear, and the config source that reads them.
-PLATFORM = {"reddit-chatgpt": "reddit", "reddit-openai": "reddit", "hackernews": "hn",
-            "openai-forum": "discourse", "mastodon-chatgpt": "mastodon"}
+PLATFORM = {
+    "reddit-chatgpt": "reddit",
+    "reddit-openai": "reddit",
+    "hackernews": "hn",
+    "openai-forum": "discourse",
+    "mastodon-chatgpt": "mastodon",
+}
 SOURCE = {"reddit": "reddit", "hn": "hackernews", "discourse": "forum", "mastodon": "mastodon"}
 
 
@@ -36,7 +41,8 @@ def live_config(base: str):
     config = parse_config(tomllib.loads(config_toml(base)), "live.toml")
     sources = tuple(
         replace(source, options={**source.options, "min_interval": 0})
-        for source in config.sources if source.name in SOURCE.values()
+        for source in config.sources
+        if source.name in SOURCE.values()
     )
     return replace(config, sources=sources, detector=dict(load_config().detector))
 
@@ -73,8 +79,10 @@ def hear_live(db_path, name: str, seed: int = 0, before="30min", after="60min", 
         db = open_db(db_path)
         past = posts[posts["created_at"] < start]
         for source_name, group in past.groupby(past["source"].map(PLATFORM).map(SOURCE)):
-            rows = [{"source": source_name, "post_id": f"past-{i}", "author": a, "created_at": t.isoformat(), "text": x}
-                    for i, a, t, x in zip(group.index, group["author"], group["created_at"], group["text"], strict=True)]
+            rows = [
+                {"source": source_name, "post_id": f"past-{i}", "author": a, "created_at": t.isoformat(), "text": x}
+                for i, a, t, x in zip(group.index, group["author"], group["created_at"], group["text"], strict=True)
+            ]
             store_posts(db, classify_posts(config, config.source(source_name), rows))
 
         live = posts[(posts["created_at"] >= start) & (posts["created_at"] < end)]
@@ -84,10 +92,14 @@ def hear_live(db_path, name: str, seed: int = 0, before="30min", after="60min", 
             while clock < end:
                 clock += pd.Timedelta(step)
                 now = live[(live["created_at"] >= clock - pd.Timedelta(step)) & (live["created_at"] < clock)]
-                emulator.extend([
-                    Item(len(emulator.corpus) + n, t.to_pydatetime(), a, x, n % 2 == 0, PLATFORM[s])
-                    for n, (t, a, x, s) in enumerate(zip(now["created_at"], now["author"], now["text"], now["source"], strict=True))
-                ])
+                emulator.extend(
+                    [
+                        Item(len(emulator.corpus) + n, t.to_pydatetime(), a, x, n % 2 == 0, PLATFORM[s])
+                        for n, (t, a, x, s) in enumerate(
+                            zip(now["created_at"], now["author"], now["text"], now["source"], strict=True)
+                        )
+                    ]
+                )
                 reports = collect_all(db, config, client)
                 assert all(r.ok for r in reports), [r.line() for r in reports]
                 collected += sum(r.new for r in reports)

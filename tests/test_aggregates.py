@@ -35,8 +35,15 @@ def busy(tmp_path):
     ]
     # An author's complaint exactly one hour after their previous one counts again.
     posts += [
-        {"source": "forum", "post_id": f"edge{k}", "created_at": (START + pd.Timedelta(hours=80 + k)).isoformat(),
-         "author_hash": "z", "service": "chatgpt", "is_complaint": 1, "text": "x"}
+        {
+            "source": "forum",
+            "post_id": f"edge{k}",
+            "created_at": (START + pd.Timedelta(hours=80 + k)).isoformat(),
+            "author_hash": "z",
+            "service": "chatgpt",
+            "is_complaint": 1,
+            "text": "x",
+        }
         for k in range(3)
     ]
     db = open_db(tmp_path / "busy.db")
@@ -79,10 +86,14 @@ def test_latest_complaints_and_activity(busy):
     for source, row in activity.iterrows():
         mine = everything[everything["source"] == source]
         assert row["newest"] == mine["created_at"].max()
-        assert row["posts"] == ((mine["created_at"] > last - pd.Timedelta(hours=24)) & (mine["created_at"] <= last)).sum()
+        assert (
+            row["posts"] == ((mine["created_at"] > last - pd.Timedelta(hours=24)) & (mine["created_at"] <= last)).sum()
+        )
 
 
 def test_the_counts_are_read_from_the_index_alone(busy):
-    plan = busy.execute("EXPLAIN QUERY PLAN " + aggregates.COMPLAINT_COUNTS_SQL,
-                        {"service": "chatgpt", "since": "2024", "until": "2025", "bucket": 300, "window": 3600}).fetchall()
+    plan = busy.execute(
+        "EXPLAIN QUERY PLAN " + aggregates.COMPLAINT_COUNTS_SQL,
+        {"service": "chatgpt", "since": "2024", "until": "2025", "bucket": 300, "window": 3600},
+    ).fetchall()
     assert any("COVERING INDEX idx_posts_complaints" in row[-1] for row in plan), plan

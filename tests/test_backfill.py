@@ -23,7 +23,13 @@ from tests.test_cli import EARSHOT
 
 DAY = timedelta(days=1)
 SINCE, UNTIL = START, START + 3 * DAY
-PLATFORM_OF = {"hackernews": "hn", "forum": "discourse", "mastodon": "mastodon", "bluesky": "bluesky", "reddit": "reddit"}
+PLATFORM_OF = {
+    "hackernews": "hn",
+    "forum": "discourse",
+    "mastodon": "mastodon",
+    "bluesky": "bluesky",
+    "reddit": "reddit",
+}
 
 
 @pytest.fixture
@@ -105,8 +111,10 @@ def test_reddit_archive_paging_keeps_posts_sharing_a_second_across_pages(tmp_pat
     # 30 posts in one second, straddling the archive's 100-item page boundary.
     corpus = make_corpus(days=1, per_day=200)
     tied = corpus[90].created.replace(microsecond=0)
-    corpus = [Item(i, tied if 85 <= i < 115 else item.created, item.author, item.text, item.is_story)
-              for i, item in enumerate(corpus)]
+    corpus = [
+        Item(i, tied if 85 <= i < 115 else item.created, item.author, item.text, item.is_story)
+        for i, item in enumerate(corpus)
+    ]
     emulator = Emulator(sorted(corpus, key=lambda item: item.created))
     with serve(emulator) as base:
         config = config_of(base)
@@ -176,7 +184,9 @@ def test_bounded_retries_then_a_clear_error_keeping_what_was_stored(api, tmp_pat
     with pytest.raises(BackfillError) as failure:
         run(db, config, "hackernews", SINCE + DAY, UNTIL, attempts=3)
     message = str(failure.value)
-    assert message.startswith("hackernews: window 2023-11-02T00:00:00+00:00..2023-11-03T00:00:00+00:00 failed: HTTP 503")
+    assert message.startswith(
+        "hackernews: window 2023-11-02T00:00:00+00:00..2023-11-03T00:00:00+00:00 failed: HTTP 503"
+    )
     assert "gave up after 3 attempts" in message and "run the same command again to resume" in message
     assert stored_ids(db, "hackernews") == emulator.ids("hn", SINCE, SINCE + DAY)
     assert first.new == len(emulator.ids("hn", SINCE, SINCE + DAY))
@@ -192,8 +202,9 @@ def test_an_html_block_page_instead_of_json_is_a_one_line_error(api, tmp_path):
     from werkzeug import Response
 
     original = emulator.route
-    emulator.route = lambda request: Response("<html><head><title>Just a moment...</title></head></html>", 200,
-                                              content_type="text/html")
+    emulator.route = lambda request: Response(
+        "<html><head><title>Just a moment...</title></head></html>", 200, content_type="text/html"
+    )
     db = open_db(tmp_path / "html.db")
     with pytest.raises(BackfillError, match=r"got an HTML page \('Just a moment...'\) instead of JSON"):
         run(db, config, "forum")
@@ -205,9 +216,24 @@ def test_sigkill_in_the_middle_then_rerun_gives_the_same_set(tmp_path):
     db_path, config_path = tmp_path / "kill.db", tmp_path / "emulator.toml"
     until = START + 4 * DAY
     with serve(emulator) as base:
-        config_path.write_text(config_toml(base).replace('query = "chatgpt"\nservice', 'query = "chatgpt"\npage_size = 20\nservice', 1))
-        command = [EARSHOT, "backfill", "hackernews", "--db", str(db_path), "--config",
-                   str(config_path), "--since", START.isoformat(), "--until", until.isoformat(), "--min-interval", "0"]
+        config_path.write_text(
+            config_toml(base).replace('query = "chatgpt"\nservice', 'query = "chatgpt"\npage_size = 20\nservice', 1)
+        )
+        command = [
+            EARSHOT,
+            "backfill",
+            "hackernews",
+            "--db",
+            str(db_path),
+            "--config",
+            str(config_path),
+            "--since",
+            START.isoformat(),
+            "--until",
+            until.isoformat(),
+            "--min-interval",
+            "0",
+        ]
         first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and _count(db_path) < 400:
@@ -251,7 +277,7 @@ def test_progress_bar_shows_windows_posts_and_rate(api, tmp_path):
 
 @pytest.mark.parametrize("name", ["hackernews", "forum", "mastodon", "bluesky", "status"])
 def test_live_collect_reads_the_newest_and_is_idempotent(api, tmp_path, name, bluesky_login):
-    emulator, config = api
+    _, config = api
     db = open_db(tmp_path / "live.db")
     first = collect(db, config, name)
     second = collect(db, config, name)
@@ -296,7 +322,7 @@ def test_bluesky_logs_in_once_and_refreshes_an_expired_token(tmp_path, bluesky_l
 
 
 def test_bluesky_without_a_session_says_which_variables_to_set(api, tmp_path, monkeypatch):
-    emulator, config = api
+    _, config = api
     monkeypatch.delenv("EARSHOT_BLUESKY_HANDLE", raising=False)
     db = open_db(tmp_path / "b.db")
     report = collect(db, config, "bluesky")
@@ -345,20 +371,53 @@ def test_cli_backfill_dry_run_and_log_lines(api, tmp_path):
     config_path = tmp_path / "c.toml"
     config_path.write_text(config_toml(_base(emulator, config)))
     env = {**os.environ, "EARSHOT_DB": str(tmp_path / "cli.db")}
-    dry = subprocess.run([EARSHOT, "backfill", "forum", "--config", str(config_path), "--since", "2023-11-01",
-                          "--until", "2023-11-04", "--dry-run"], capture_output=True, text=True, env=env)
+    dry = subprocess.run(
+        [
+            EARSHOT,
+            "backfill",
+            "forum",
+            "--config",
+            str(config_path),
+            "--since",
+            "2023-11-01",
+            "--until",
+            "2023-11-04",
+            "--dry-run",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert dry.returncode == 0, dry.stderr
     assert dry.stdout.splitlines()[:2] == [
         "forum: 3 windows of 1 day, 2023-11-01T00:00:00+00:00..2023-11-04T00:00:00+00:00",
         "  2023-11-01T00:00:00+00:00..2023-11-02T00:00:00+00:00",
     ]
     assert not emulator.requests
-    real = subprocess.run([EARSHOT, "backfill", "forum", "--config", str(config_path), "--since", "2023-11-01",
-                           "--until", "2023-11-04", "--min-interval", "0"], capture_output=True, text=True, env=env)
+    real = subprocess.run(
+        [
+            EARSHOT,
+            "backfill",
+            "forum",
+            "--config",
+            str(config_path),
+            "--since",
+            "2023-11-01",
+            "--until",
+            "2023-11-04",
+            "--min-interval",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert real.returncode == 0, real.stderr
     assert real.stderr.count("forum: 2023-11-0") == 3
     expected = len(emulator.ids("discourse", SINCE, UNTIL))
-    assert re.fullmatch(rf"forum: backfill done: {expected} new posts, 0 duplicates skipped, 3 windows, \d+ pages\n", real.stdout)
+    assert re.fullmatch(
+        rf"forum: backfill done: {expected} new posts, 0 duplicates skipped, 3 windows, \d+ pages\n", real.stdout
+    )
 
 
 def _base(emulator, config):

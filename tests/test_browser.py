@@ -29,8 +29,9 @@ from playwright.sync_api import expect, sync_playwright
 
 
 def serve(args: list[str], port: int):
-    process = subprocess.Popen([EARSHOT, *args, "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [EARSHOT, *args, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     url = f"http://127.0.0.1:{port}"
     wait_until_healthy(url, process)
     return process, url
@@ -61,8 +62,9 @@ def open_page(browser, url, chart: bool = True):
     page.goto(url)
     settle(page)
     if chart:
-        page.wait_for_selector('[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg',
-                               timeout=60_000)
+        page.wait_for_selector(
+            '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg', timeout=60_000
+        )
     assert page.locator('[data-testid="stException"]').count() == 0
     return page
 
@@ -85,7 +87,9 @@ def test_every_page_renders_in_a_real_browser(served_demo, browser, tmp_path):
     with now.expect_download() as download:
         now.get_by_role("button", name="Download these counts (CSV)").click()
     rows = Path(download.value.path()).read_text().splitlines()
-    assert rows[0].startswith("time,count,baseline") and len(rows) == 1 + 24 * 12 + 1  # header, 24 h of buckets and the one in progress
+    assert (
+        rows[0].startswith("time,count,baseline") and len(rows) == 1 + 24 * 12 + 1
+    )  # header, 24 h of buckets and the one in progress
 
     history = open_page(browser, f"{served_demo}/?page=history", chart=False)
     assert "5 of 18" in history.inner_text("body")
@@ -93,8 +97,9 @@ def test_every_page_renders_in_a_real_browser(served_demo, browser, tmp_path):
     # Click the third row's selection box (rows are in time order: the November outage is third).
     grid = history.locator('[data-testid="stDataFrame"]').bounding_box()
     history.mouse.click(grid["x"] + 12, grid["y"] + 35 * 3 + 17)
-    history.wait_for_selector('[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg',
-                              timeout=60_000)
+    history.wait_for_selector(
+        '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg', timeout=60_000
+    )
     settle(history)
     assert "earshot alerted 13:45 UTC; the provider first posted 13:54 UTC" in history.inner_text("body")
     assert "incident=00fpy0yxrx1q" in history.url
@@ -122,8 +127,20 @@ def collecting(tmp_path):
     """A database a collector is writing to, and a config that refreshes every 2 s."""
     path = tmp_path / "live.db"
     db = open_db(path)
-    store_posts(db, [{"source": "reddit-chatgpt", "post_id": "1", "service": "chatgpt", "is_complaint": 1,
-                      "problem": "down", "created_at": "2024-03-04T12:00:00Z", "text": "is chatgpt down?"}])
+    store_posts(
+        db,
+        [
+            {
+                "source": "reddit-chatgpt",
+                "post_id": "1",
+                "service": "chatgpt",
+                "is_complaint": 1,
+                "problem": "down",
+                "created_at": "2024-03-04T12:00:00Z",
+                "text": "is chatgpt down?",
+            }
+        ],
+    )
     save_state(db, "reddit-chatgpt", last_ok_at=now_iso())
     db.close()
     config = tmp_path / "refresh.toml"
@@ -137,7 +154,9 @@ def test_the_open_page_refreshes_while_a_collector_stores_posts(collecting, brow
     try:
         page = open_page(browser, url)
         assert "Collector running" in page.inner_text('[data-testid="stSidebar"]')
-        assert "As of 2024-03-04 12:00 UTC" in page.inner_text("body") or "2024-03-04 12:00 UTC" in page.inner_text("body")
+        assert "As of 2024-03-04 12:00 UTC" in page.inner_text("body") or "2024-03-04 12:00 UTC" in page.inner_text(
+            "body"
+        )
         # The collector stores a newer complaint: the page shows it without a reload.
         with sqlite3.connect(db_path) as conn:
             conn.execute(

@@ -74,7 +74,7 @@ def test_verdicts_agree_with_predict_and_probabilities():
     assert verdicts.loc[verdicts["complaint"], "problem"].isin(LABELS[1:]).all()
     assert verdicts.loc[~verdicts["complaint"], "problem"].isna().all()
     labels = model.predict(texts)
-    assert list(labels) == [p if c else "none" for c, p in zip(verdicts["complaint"], verdicts["problem"])]
+    assert list(labels) == [p if c else "none" for c, p in zip(verdicts["complaint"], verdicts["problem"], strict=True)]
     assert model.verdicts([]).empty
 
 
@@ -151,12 +151,16 @@ def test_collectors_store_the_classifiers_verdict(server, tmp_path):
     assert len(missed) >= 10
     stamps = pd.date_range("2024-03-01T10:00Z", periods=len(missed), freq="1min").to_pydatetime()
     server.expect_request("/tags/chatgpt.rss").respond_with_data(
-        rss(zip(missed["text"], stamps)), content_type="application/rss+xml"
+        rss(zip(missed["text"], stamps, strict=True)), content_type="application/rss+xml"
     )
-    config = parse_config({
-        "services": [{"name": "chatgpt", "terms": ["chatgpt"]}],
-        "sources": [{"name": "toots", "kind": "rss", "url": server.url_for("/tags/chatgpt.rss"), "service": "chatgpt"}],
-    })
+    config = parse_config(
+        {
+            "services": [{"name": "chatgpt", "terms": ["chatgpt"]}],
+            "sources": [
+                {"name": "toots", "kind": "rss", "url": server.url_for("/tags/chatgpt.rss"), "service": "chatgpt"}
+            ],
+        }
+    )
     db = open_db(tmp_path / "earshot.db")
     with fast_client() as client:
         (report,) = collect_all(db, config, client)
@@ -165,16 +169,25 @@ def test_collectors_store_the_classifiers_verdict(server, tmp_path):
     expected = default_classifier().verdicts([post_text(row) for row in stored.to_dict("records")])
     assert stored["is_complaint"].astype(bool).tolist() == expected["complaint"].tolist()
     assert stored["problem"].fillna("none").tolist() == expected["problem"].fillna("none").tolist()
-    by_text = dict(zip(stored["title"], stored["problem"].fillna("none")))
-    right = sum(by_text[text] == label for text, label in zip(missed["text"], missed["label"]))
+    by_text = dict(zip(stored["title"], stored["problem"].fillna("none"), strict=True))
+    right = sum(by_text[text] == label for text, label in zip(missed["text"], missed["label"], strict=True))
     assert right >= 0.7 * len(missed)
 
 
 def test_classify_reads_stdin_in_any_language_and_rules_on_request():
-    lines = ["anyone else getting 'network error' on chatgpt?", "ChatGPT wrote my error handler",
-             "ChatGPT no carga desde hace un rato", "ChatGPTが落ちてるっぽい、全然開かない"]
+    lines = [
+        "anyone else getting 'network error' on chatgpt?",
+        "ChatGPT wrote my error handler",
+        "ChatGPT no carga desde hace un rato",
+        "ChatGPTが落ちてるっぽい、全然開かない",
+    ]
     learned = [json.loads(line) for line in earshot("classify", input="\n".join(lines) + "\n").stdout.splitlines()]
-    assert [(v["complaint"], v["problem"]) for v in learned] == [(True, "errors"), (False, None), (True, "down"), (True, "down")]
+    assert [(v["complaint"], v["problem"]) for v in learned] == [
+        (True, "errors"),
+        (False, None),
+        (True, "down"),
+        (True, "down"),
+    ]
     assert all(0 < v["probability"] < 1 for v in learned) and [v["text"] for v in learned] == lines
     ruled = earshot("classify", "--rules", input="\n".join(lines) + "\n")
     assert {json.loads(line)["probability"] for line in ruled.stdout.splitlines()} <= {0.0, 1.0}
@@ -183,11 +196,21 @@ def test_classify_reads_stdin_in_any_language_and_rules_on_request():
 def test_reclassify_rewrites_only_verdicts_that_changed(tmp_path):
     db = open_db(tmp_path / "earshot.db")
     texts = ["is chatgpt down?", "ChatGPT wrote me a lovely poem", "API returning 502s on every call"]
-    store_posts(db, [
-        {"source": "s", "post_id": str(i), "created_at": "2024-03-01T10:00:00+00:00", "title": text,
-         "service": "chatgpt", "is_complaint": 0, "problem": None}
-        for i, text in enumerate(texts)
-    ])
+    store_posts(
+        db,
+        [
+            {
+                "source": "s",
+                "post_id": str(i),
+                "created_at": "2024-03-01T10:00:00+00:00",
+                "title": text,
+                "service": "chatgpt",
+                "is_complaint": 0,
+                "problem": None,
+            }
+            for i, text in enumerate(texts)
+        ],
+    )
     result = earshot("classify", "--reclassify", "--db", tmp_path / "earshot.db")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "3 posts classified again, 2 changed"
@@ -214,14 +237,30 @@ def test_one_account_posting_forty_times_in_an_hour_is_one_report():
 def test_detection_counts_unique_reporters_unless_told_not_to(tmp_path):
     db = open_db(tmp_path / "earshot.db")
     rows = [
-        {"source": "forum", "post_id": f"q{i}", "created_at": (pd.Timestamp("2024-03-01T00:00Z") + pd.Timedelta(minutes=30 * i)).isoformat(),
-         "author_hash": f"user{i}", "service": "chatgpt", "is_complaint": 1, "problem": "down", "title": "is chatgpt down?"}
+        {
+            "source": "forum",
+            "post_id": f"q{i}",
+            "created_at": (pd.Timestamp("2024-03-01T00:00Z") + pd.Timedelta(minutes=30 * i)).isoformat(),
+            "author_hash": f"user{i}",
+            "service": "chatgpt",
+            "is_complaint": 1,
+            "problem": "down",
+            "title": "is chatgpt down?",
+        }
         for i in range(2 * 48 * 3)
     ]
     flood = pd.date_range("2024-03-04T03:00Z", periods=40, freq="20s")
     rows += [
-        {"source": "forum", "post_id": f"f{i}", "created_at": stamp.isoformat(), "author_hash": "loud",
-         "service": "chatgpt", "is_complaint": 1, "problem": "errors", "title": "network error AGAIN"}
+        {
+            "source": "forum",
+            "post_id": f"f{i}",
+            "created_at": stamp.isoformat(),
+            "author_hash": "loud",
+            "service": "chatgpt",
+            "is_complaint": 1,
+            "problem": "errors",
+            "title": "network error AGAIN",
+        }
         for i, stamp in enumerate(flood)
     ]
     store_posts(db, rows)

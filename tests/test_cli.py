@@ -14,7 +14,17 @@ import pytest
 from tests.conftest import fixture_bytes, wait_until_healthy
 
 EARSHOT = shutil.which("earshot") or str(Path(sys.executable).parent / "earshot")
-SUBCOMMANDS = ["collect", "backfill", "detect", "evaluate", "classify", "dashboard", "demo", "import-incidents", "simulate"]
+SUBCOMMANDS = [
+    "collect",
+    "backfill",
+    "detect",
+    "evaluate",
+    "classify",
+    "dashboard",
+    "demo",
+    "import-incidents",
+    "simulate",
+]
 
 
 def earshot(*args, input=None, env=None, timeout=300):
@@ -75,7 +85,9 @@ def test_evaluate_reports_lead_time_per_incident(demo_db):
 
 
 def test_classify_reads_stdin_and_prints_json_lines():
-    result = earshot("classify", input="anyone else getting 'network error' on chatgpt?\nChatGPT wrote my error handler\n")
+    result = earshot(
+        "classify", input="anyone else getting 'network error' on chatgpt?\nChatGPT wrote my error handler\n"
+    )
     assert result.returncode == 0, result.stderr
     first, second = (json.loads(line) for line in result.stdout.splitlines())
     assert first["complaint"] is True and first["problem"] == "errors" and first["probability"] > 0.5
@@ -83,22 +95,39 @@ def test_classify_reads_stdin_and_prints_json_lines():
 
 
 def write_config(tmp_path, server, sources):
-    lines = ['[[services]]', 'name = "chatgpt"', 'terms = ["chatgpt"]', 'provider = "openai"', ""]
+    lines = ["[[services]]", 'name = "chatgpt"', 'terms = ["chatgpt"]', 'provider = "openai"', ""]
     for name, kind, path in sources:
-        lines += ["[[sources]]", f'name = "{name}"', f'kind = "{kind}"', f'url = "{server.url_for(path)}"', 'service = "chatgpt"', ""]
+        lines += [
+            "[[sources]]",
+            f'name = "{name}"',
+            f'kind = "{kind}"',
+            f'url = "{server.url_for(path)}"',
+            'service = "chatgpt"',
+            "",
+        ]
     config = tmp_path / "earshot.toml"
     config.write_text("\n".join(lines))
     return config
 
 
 def test_collect_prints_a_line_per_source_and_exits_1_when_one_failed(server, tmp_path):
-    server.expect_request("/feed.rss").respond_with_data(fixture_bytes("mastodon_tag_rss.xml"), content_type="application/rss+xml")
-    server.expect_request("/broken").respond_with_data("<html><title>Just a moment...</title></html>", content_type="text/html")
+    server.expect_request("/feed.rss").respond_with_data(
+        fixture_bytes("mastodon_tag_rss.xml"), content_type="application/rss+xml"
+    )
+    server.expect_request("/broken").respond_with_data(
+        "<html><title>Just a moment...</title></html>", content_type="text/html"
+    )
     server.expect_request("/api/v2/incidents.json").respond_with_data(
         fixture_bytes("openai_status_api_v2_incidents.excerpt.json"), content_type="application/json"
     )
     config = write_config(
-        tmp_path, server, [("mastodon", "rss", "/feed.rss"), ("broken", "rss", "/broken"), ("status", "statuspage", "/api/v2/incidents.json")]
+        tmp_path,
+        server,
+        [
+            ("mastodon", "rss", "/feed.rss"),
+            ("broken", "rss", "/broken"),
+            ("status", "statuspage", "/api/v2/incidents.json"),
+        ],
     )
     db = tmp_path / "earshot.db"
     first = earshot("collect", "--config", config, "--db", db)
@@ -114,7 +143,9 @@ def test_collect_prints_a_line_per_source_and_exits_1_when_one_failed(server, tm
 
 
 def test_db_defaults_to_the_environment_variable(server, tmp_path):
-    server.expect_request("/feed.rss").respond_with_data(fixture_bytes("mastodon_tag_rss.xml"), content_type="application/rss+xml")
+    server.expect_request("/feed.rss").respond_with_data(
+        fixture_bytes("mastodon_tag_rss.xml"), content_type="application/rss+xml"
+    )
     config = write_config(tmp_path, server, [("mastodon", "rss", "/feed.rss")])
     db = tmp_path / "from-env.db"
     result = earshot("collect", "--config", config, env={"EARSHOT_DB": str(db)})
@@ -136,8 +167,17 @@ def test_backfill_refuses_a_plain_feed_and_dry_runs_a_status_page(tmp_path):
     config.write_text('[[sources]]\nname = "feed"\nkind = "rss"\nurl = "http://127.0.0.1:9/feed.xml"\n')
     refused = earshot("backfill", "feed", "--since", "2024-01-01", "--config", config, "--db", tmp_path / "x.db")
     assert refused.returncode == 1 and "has no history to backfill" in refused.stderr
-    dry = earshot("backfill", "openai-status", "--since", "2024-01-01", "--until", "2024-03-01", "--dry-run",
-                  "--db", tmp_path / "x.db")
+    dry = earshot(
+        "backfill",
+        "openai-status",
+        "--since",
+        "2024-01-01",
+        "--until",
+        "2024-03-01",
+        "--dry-run",
+        "--db",
+        tmp_path / "x.db",
+    )
     assert dry.returncode == 0, dry.stderr
     assert dry.stdout.splitlines() == [
         "openai-status: 2 windows of 30 days, 2024-01-01T00:00:00+00:00..2024-03-01T00:00:00+00:00",

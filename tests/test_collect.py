@@ -53,9 +53,15 @@ FEEDS = [
 
 
 def serve_fixtures(server):
-    server.expect_request("/r/ChatGPT/new/.rss").respond_with_data(fixture_bytes("reddit_subreddit_rss.atom.xml"), content_type=ATOM)
-    server.expect_request("/tags/chatgpt.rss").respond_with_data(fixture_bytes("mastodon_tag_rss.xml"), content_type="application/rss+xml")
-    server.expect_request("/feeds/tag").respond_with_data(fixture_bytes("stackoverflow_tag_feed.atom.xml"), content_type=ATOM)
+    server.expect_request("/r/ChatGPT/new/.rss").respond_with_data(
+        fixture_bytes("reddit_subreddit_rss.atom.xml"), content_type=ATOM
+    )
+    server.expect_request("/tags/chatgpt.rss").respond_with_data(
+        fixture_bytes("mastodon_tag_rss.xml"), content_type="application/rss+xml"
+    )
+    server.expect_request("/feeds/tag").respond_with_data(
+        fixture_bytes("stackoverflow_tag_feed.atom.xml"), content_type=ATOM
+    )
     server.expect_request("/api/v2/incidents.json").respond_with_data(
         fixture_bytes("openai_status_api_v2_incidents.excerpt.json"), content_type="application/json"
     )
@@ -97,14 +103,22 @@ def test_feed_posts_are_stored_as_utc_plain_text_with_hashed_authors(server, tmp
 @pytest.mark.parametrize(
     "broken, expected",
     [
-        (lambda s: s.expect_request("/hn").respond_with_data(HTML_BLOCK_PAGE, content_type="text/html"),
-         "hn: error: got an HTML page ('Blocked - whoa there, pardner!') instead of a feed"),
-        (lambda s: s.expect_request("/hn").respond_with_data("oops", status=500),
-         "hn: error: HTTP 500 INTERNAL SERVER ERROR from {url} (gave up after 3 attempts)"),
-        (lambda s: s.expect_request("/hn").respond_with_handler(lambda r: (time.sleep(3), Response("late"))[1]),
-         "hn: error: timed out after 0.5s fetching {url} (1 attempts)"),
-        (lambda s: s.expect_request("/hn").respond_with_data(b"", status=404),
-         "hn: error: HTTP 404 NOT FOUND from {url}"),
+        (
+            lambda s: s.expect_request("/hn").respond_with_data(HTML_BLOCK_PAGE, content_type="text/html"),
+            "hn: error: got an HTML page ('Blocked - whoa there, pardner!') instead of a feed",
+        ),
+        (
+            lambda s: s.expect_request("/hn").respond_with_data("oops", status=500),
+            "hn: error: HTTP 500 INTERNAL SERVER ERROR from {url} (gave up after 3 attempts)",
+        ),
+        (
+            lambda s: s.expect_request("/hn").respond_with_handler(lambda r: (time.sleep(3), Response("late"))[1]),
+            "hn: error: timed out after 0.5s fetching {url} (1 attempts)",
+        ),
+        (
+            lambda s: s.expect_request("/hn").respond_with_data(b"", status=404),
+            "hn: error: HTTP 404 NOT FOUND from {url}",
+        ),
     ],
     ids=["html-block-page", "http-500", "timeout", "http-404"],
 )
@@ -112,7 +126,9 @@ def test_a_broken_source_reports_one_line_and_the_others_are_stored(server, tmp_
     serve_fixtures(server)
     broken(server)
     attempts = 1 if "timed out" in expected else 3
-    db, reports = collect_once(server, tmp_path, [FEEDS[0], ("hn", "rss", "/hn"), FEEDS[3]], timeout=0.5, attempts=attempts)
+    db, reports = collect_once(
+        server, tmp_path, [FEEDS[0], ("hn", "rss", "/hn"), FEEDS[3]], timeout=0.5, attempts=attempts
+    )
     lines = [r.line() for r in reports]
     assert lines[1] == expected.format(url=server.url_for("/hn"))
     assert lines[0] == "reddit: 5 new posts, 0 duplicates skipped"
@@ -149,7 +165,9 @@ def test_conditional_get_sends_validators_and_respects_304(server, tmp_path):
     body = fixture_bytes("mastodon_tag_rss.xml")
     server.expect_request("/tags/chatgpt.rss", headers={"If-None-Match": '"v1"'}).respond_with_data("", status=304)
     server.expect_request("/tags/chatgpt.rss").respond_with_data(
-        body, content_type="application/rss+xml", headers={"ETag": '"v1"', "Last-Modified": "Fri, 08 Dec 2023 12:52:54 GMT"}
+        body,
+        content_type="application/rss+xml",
+        headers={"ETag": '"v1"', "Last-Modified": "Fri, 08 Dec 2023 12:52:54 GMT"},
     )
     config = make_config(server, [FEEDS[1]])
     db = open_db(tmp_path / "earshot.db")
@@ -194,7 +212,7 @@ def test_retries_give_up_with_a_clear_error(server):
 
 
 def test_connection_refused_is_a_clear_error(free_port):
-    with fast_client(attempts=1) as client, pytest.raises(FetchError, match="could not connect to http://127.0.0.1"):
+    with fast_client(attempts=1) as client, pytest.raises(FetchError, match=r"could not connect to http://127\.0\.0\.1"):
         client.get(f"http://127.0.0.1:{free_port}/feed")
 
 
@@ -238,4 +256,6 @@ def test_html_page_is_not_a_feed():
 def test_unexpected_json_from_a_status_source_is_a_clear_error(server, tmp_path):
     server.expect_request("/api/v2/incidents.json").respond_with_json({"error": "nope"})
     _, (report,) = collect_once(server, tmp_path, FEEDS[3:])
-    assert report.line() == "openai-status: error: JSON has no 'incidents' list; not a Statuspage incidents API response"
+    assert (
+        report.line() == "openai-status: error: JSON has no 'incidents' list; not a Statuspage incidents API response"
+    )

@@ -61,8 +61,9 @@ def table(app, columns: set) -> pd.DataFrame:
 
 
 def texts(app) -> str:
-    return " ".join(str(el.value) for kind in ("markdown", "caption", "text", "title", "subheader")
-                    for el in app.get(kind))
+    return " ".join(
+        str(el.value) for kind in ("markdown", "caption", "text", "title", "subheader") for el in app.get(kind)
+    )
 
 
 # -- Now ---------------------------------------------------------------------
@@ -121,8 +122,12 @@ def test_an_unreadable_at_falls_back_to_the_newest_data(monkeypatch, demo_db):
 def test_history_lists_every_incident_and_episode_with_lead_times(monkeypatch, demo_db):
     app = run_app(monkeypatch, demo_db, page="history")
     assert app.date_input(key="range").value == (dt.date(2023, 11, 5), dt.date(2024, 8, 21))
-    assert metrics(app) == {"Incidents heard": "5 of 18", "Precision": "100%", "Median lead": "+9 min",
-                            "False alarms / week": "0.00"}
+    assert metrics(app) == {
+        "Incidents heard": "5 of 18",
+        "Precision": "100%",
+        "Median lead": "+9 min",
+        "False alarms / week": "0.00",
+    }
     rows = table(app, {"what", "incident", "lead (min)"}).set_index("key")
     assert len(rows) == 18 and rows["when"].is_monotonic_increasing
     assert rows.loc[NOVEMBER_OUTAGE, "what"] == "heard first"
@@ -189,8 +194,11 @@ def test_tuning_starts_at_the_config_and_rescores_as_sliders_move(monkeypatch, d
     assert deltas["Precision"].endswith("pp") and deltas["Precision"].startswith("-")
     chart = app.get("vega_lite_chart")[0]
     datasets = {d.name: pa.ipc.open_stream(d.data.data).read_pandas() for d in chart.proto.datasets}
-    rules = [datasets[layer["data"]["name"]] for layer in json.loads(chart.proto.spec)["layer"]
-             if layer["encoding"].get("y", {}).get("field") == "threshold"]
+    rules = [
+        datasets[layer["data"]["name"]]
+        for layer in json.loads(chart.proto.spec)["layer"]
+        if layer["encoding"].get("y", {}).get("field") == "threshold"
+    ]
     assert rules[0]["threshold"].tolist() == [2.0]
 
     for key, value in (("tune_min_rate", 0.5), ("tune_window", "14D")):
@@ -240,16 +248,38 @@ def collecting_db(tmp_path):
     path = tmp_path / "live.db"
     db = open_db(path)
     newest = pd.Timestamp.now(tz="UTC").floor("s")
-    store_posts(db, [
-        {"source": "reddit-chatgpt", "post_id": str(i), "service": "chatgpt", "is_complaint": 0,
-         "created_at": (newest - pd.Timedelta(minutes=10 * i)).isoformat(), "text": "chatter"}
-        for i in range(24)
-    ])
+    store_posts(
+        db,
+        [
+            {
+                "source": "reddit-chatgpt",
+                "post_id": str(i),
+                "service": "chatgpt",
+                "is_complaint": 0,
+                "created_at": (newest - pd.Timedelta(minutes=10 * i)).isoformat(),
+                "text": "chatter",
+            }
+            for i in range(24)
+        ],
+    )
     save_state(db, "reddit-chatgpt", last_ok_at=now_iso())
-    save_state(db, "hackernews", last_ok_at="2024-01-01T00:00:00+00:00",
-               last_error="HTTP 429 Too Many Requests (retry after 60 s)", last_error_at=now_iso())
-    save_job(db, Job("openai-forum", "2023-11-01T00:00:00+00:00", "2023-12-01T00:00:00+00:00",
-                     done_until="2023-11-16T00:00:00+00:00", new=1200))
+    save_state(
+        db,
+        "hackernews",
+        last_ok_at="2024-01-01T00:00:00+00:00",
+        last_error="HTTP 429 Too Many Requests (retry after 60 s)",
+        last_error_at=now_iso(),
+    )
+    save_job(
+        db,
+        Job(
+            "openai-forum",
+            "2023-11-01T00:00:00+00:00",
+            "2023-12-01T00:00:00+00:00",
+            done_until="2023-11-16T00:00:00+00:00",
+            new=1200,
+        ),
+    )
     db.close()
     return path
 
@@ -262,7 +292,10 @@ def test_sources_shows_fetches_errors_rates_and_backfills(monkeypatch, collectin
     assert list(health.index[:3]) == ["reddit-chatgpt", "reddit-openai", "hackernews"]
     assert health.loc["hackernews", "last error"].startswith("HTTP 429")
     assert health.loc["reddit-chatgpt", "posts/hour"] == pytest.approx(24 / 24)
-    assert pd.isna(health.loc["reddit-openai", "last successful fetch"]) and health.loc["reddit-openai", "backfill"] == "no"
+    assert (
+        pd.isna(health.loc["reddit-openai", "last successful fetch"])
+        and health.loc["reddit-openai", "backfill"] == "no"
+    )
     assert health.loc["openai-forum", "backfill"] == "running: 2023-11-01 to 2023-12-01, 50% (1,200 posts)"
     assert any("Now and Sources refresh every 30 s" in c.value for c in app.sidebar.caption)
 
@@ -278,8 +311,10 @@ def test_sources_says_when_nothing_is_collecting(monkeypatch, demo_db):
 
 def test_the_service_comes_from_the_url_and_each_has_its_own_page(monkeypatch, demo_db, tmp_path):
     config = tmp_path / "two.toml"
-    config.write_text(Path(load_config().path).read_text() + '\n[[services]]\nname = "claude"\nlabel = "Claude"\n'
-                      'terms = ["claude"]\nprovider = "anthropic"\n')
+    config.write_text(
+        Path(load_config().path).read_text() + '\n[[services]]\nname = "claude"\nlabel = "Claude"\n'
+        'terms = ["claude"]\nprovider = "anthropic"\n'
+    )
     app = run_app(monkeypatch, demo_db, config_path=config, service="claude")
     assert app.selectbox(key="service").value == "claude"
     assert app.title[0].value == "Is Claude down?"
@@ -322,9 +357,17 @@ def hostile_db(tmp_path):
     store_posts(db, posts)
     store_incident_updates(
         db,
-        [{"provider": "openai", "incident_id": "x", "update_id": "1", "stage": "investigating",
-          "posted_at": "2024-01-10T12:05:00Z", "title": "<b>Outage</b> [x](javascript:alert(3))",
-          "url": "data:text/html,<script>"}],
+        [
+            {
+                "provider": "openai",
+                "incident_id": "x",
+                "update_id": "1",
+                "stage": "investigating",
+                "posted_at": "2024-01-10T12:05:00Z",
+                "title": "<b>Outage</b> [x](javascript:alert(3))",
+                "url": "data:text/html,<script>",
+            }
+        ],
     )
     replace_alerts(db, "chatgpt", detect(db, load_config(), "chatgpt")[1])
     return path
@@ -342,7 +385,9 @@ def test_untrusted_text_stays_text_and_only_http_links_survive(monkeypatch, host
     history = run_app(monkeypatch, hostile_db, page="history", incident="x")
     assert "<b>Outage</b>" in " ".join(t.value for t in history.text)
     for page in (app, history):
-        rendered = " ".join(str(el.value) for kind in ("markdown", "caption", "title", "subheader", "info",
-                                                       "success", "warning", "error")
-                            for el in page.get(kind))
+        rendered = " ".join(
+            str(el.value)
+            for kind in ("markdown", "caption", "title", "subheader", "info", "success", "warning", "error")
+            for el in page.get(kind)
+        )
         assert "<script>" not in rendered and "javascript:" not in rendered and "<b>" not in rendered

@@ -148,7 +148,9 @@ def test_tiers_confirm_after_a_run_or_at_once_on_strong_evidence():
     counts.iloc[at : at + 4] = [4, 4, 4, 0]  # each bucket alone: possible, not overwhelming
     result = RollingBaselineDetector(scales=(1,), confirm_after=3, confirm_threshold=50).fit_predict(counts)
     assert result["state"].iloc[at : at + 3].tolist() == ["possible", "possible", "confirmed"]
-    strong = RollingBaselineDetector(scales=(1,), confirm_threshold=8).fit_predict(counts.where(counts.index != counts.index[at], 12))
+    strong = RollingBaselineDetector(scales=(1,), confirm_threshold=8).fit_predict(
+        counts.where(counts.index != counts.index[at], 12)
+    )
     assert strong["state"].iloc[at] == "confirmed" and strong["onset"].iloc[at]
 
 
@@ -184,7 +186,9 @@ def test_rows_missing_from_the_grid_count_as_missing_and_the_index_is_kept():
     holed = counts.drop(counts.index[[100, 9 * DAY - 3, 9 * DAY - 2]])
     result = RollingBaselineDetector().fit_predict(holed)
     assert result.index.equals(holed.index)
-    full = RollingBaselineDetector().fit_predict(counts.astype(float).where(~counts.index.isin(counts.index.difference(holed.index))))
+    full = RollingBaselineDetector().fit_predict(
+        counts.astype(float).where(~counts.index.isin(counts.index.difference(holed.index)))
+    )
     pd.testing.assert_frame_equal(result, full.loc[holed.index])
     assert result["onset"].loc[counts.index[9 * DAY]]
 
@@ -202,7 +206,9 @@ def test_estimator_api_get_set_params_and_clone():
 def test_bad_input_is_refused_with_a_reason():
     counts = poisson_series()
     with pytest.raises(ValueError, match="regular DatetimeIndex"):
-        RollingBaselineDetector().fit_predict(counts.set_axis(counts.index[:-1].append(counts.index[-1:] + pd.Timedelta("2min"))))
+        RollingBaselineDetector().fit_predict(
+            counts.set_axis(counts.index[:-1].append(counts.index[-1:] + pd.Timedelta("2min")))
+        )
     with pytest.raises(ValueError, match="divide an hour"):
         RollingBaselineDetector().fit_predict(poisson_series(freq="7min"))
     with pytest.raises(ValueError, match="close_threshold <= threshold"):
@@ -242,7 +248,9 @@ def test_a_bucket_depends_only_on_what_came_before_it():
 def test_complaint_counts_fill_empty_buckets_with_zero():
     posts = pd.DataFrame(
         {
-            "created_at": pd.to_datetime(["2023-11-08T13:41:10Z", "2023-11-08T13:44:59Z", "2023-11-08T13:58:00Z"], utc=True),
+            "created_at": pd.to_datetime(
+                ["2023-11-08T13:41:10Z", "2023-11-08T13:44:59Z", "2023-11-08T13:58:00Z"], utc=True
+            ),
             "is_complaint": [1, 1, 1],
             "source": ["reddit", "forum", "reddit"],
         }
@@ -274,18 +282,28 @@ def test_rule_filter_examples(text, complaint, problem):
 
 def official(rows):
     ids, titles, stages, stamps = zip(*rows, strict=True)
-    return official_incidents(pd.DataFrame({
-        "provider": "openai", "incident_id": ids, "title": titles, "stage": stages,
-        "posted_at": pd.to_datetime(stamps, utc=True), "components": "ChatGPT,API",
-    }))
+    return official_incidents(
+        pd.DataFrame(
+            {
+                "provider": "openai",
+                "incident_id": ids,
+                "title": titles,
+                "stage": stages,
+                "posted_at": pd.to_datetime(stamps, utc=True),
+                "components": "ChatGPT,API",
+            }
+        )
+    )
 
 
 def test_lead_time_and_matching_against_official_posts():
-    incidents = official([
-        ("a", "Major outage", "investigating", "2023-11-08T13:54Z"),
-        ("a", "Major outage", "resolved", "2023-11-08T15:46Z"),
-        ("b", "Night blip", "investigating", "2023-11-09T03:00Z"),
-    ])
+    incidents = official(
+        [
+            ("a", "Major outage", "investigating", "2023-11-08T13:54Z"),
+            ("a", "Major outage", "resolved", "2023-11-08T15:46Z"),
+            ("b", "Night blip", "investigating", "2023-11-09T03:00Z"),
+        ]
+    )
     found = pd.DataFrame({"start": pd.to_datetime(["2023-11-08T13:45Z", "2023-11-10T12:00Z"], utc=True)})
     matches = match_incidents(found, incidents)
     assert list(matches["detected"]) == [True, False]
@@ -298,7 +316,9 @@ def test_lead_time_and_matching_against_official_posts():
     assert summary["mean_ack_delay_minutes"] == 124.5 and summary["grade"] == "D"
 
 
-@pytest.mark.parametrize("delays, grade", [([5, 9], "A"), ([20, 25], "B"), ([100], "C"), ([200], "D"), ([300], "F"), ([-30], "A")])
+@pytest.mark.parametrize(
+    "delays, grade", [([5, 9], "A"), ([20, 25], "B"), ([100], "C"), ([200], "D"), ([300], "F"), ([-30], "A")]
+)
 def test_the_grade_follows_the_mean_acknowledgment_delay(delays, grade):
     alerts = pd.to_datetime([f"2024-01-0{i + 1}T12:00Z" for i in range(len(delays))], utc=True)
     matches = pd.DataFrame({"alert_start": alerts, "first_post": alerts + pd.to_timedelta(delays, unit="min")})
@@ -313,10 +333,12 @@ def test_percentiles_of_the_lead_time():
 
 
 def test_one_alert_never_counts_for_two_incidents():
-    incidents = official([
-        ("login", "Login errors", "investigating", "2024-08-21T16:27Z"),
-        ("assistants", "Assistants API errors", "investigating", "2024-08-21T18:00Z"),
-    ])
+    incidents = official(
+        [
+            ("login", "Login errors", "investigating", "2024-08-21T16:27Z"),
+            ("assistants", "Assistants API errors", "investigating", "2024-08-21T18:00Z"),
+        ]
+    )
     found = pd.DataFrame({"start": pd.to_datetime(["2024-08-21T16:20Z"], utc=True)})
     assert list(match_incidents(found, incidents)["detected"]) == [True, False]
 
@@ -325,7 +347,9 @@ def test_nab_scoring_rewards_early_detection_and_charges_false_alarms():
     index = pd.date_range("2024-01-01", periods=2000, freq="5min", tz="UTC")
     windows = anomaly_windows(index, [index[1000], index[1600]])
     assert len(windows) == 2 and windows[0][0] == index[950]
-    flags = lambda *at: pd.Series(np.isin(np.arange(2000), at), index=index)
+    def flags(*at):
+        return pd.Series(np.isin(np.arange(2000), at), index=index)
+
     never = nab_raw_score(flags(), windows)
     perfect = nab_raw_score(flags(950, 1550), windows)
     assert nab_score([never]) == 0 and nab_score([perfect]) == 100
@@ -346,7 +370,9 @@ def test_simulated_scenarios_carry_their_truth():
     assert labels.empty
     assert (posts.loc[posts["kind"] == "flood", "author"] == "flooder").sum() == 40
     assert (posts["kind"] == "launch").sum() > 1000 and not posts.loc[posts["kind"] == "launch", "is_complaint"].any()
-    gap = posts[(posts["source"] == "reddit-openai") & posts["created_at"].between("2024-03-06T09:00Z", "2024-03-06T21:00Z")]
+    gap = posts[
+        (posts["source"] == "reddit-openai") & posts["created_at"].between("2024-03-06T09:00Z", "2024-03-06T21:00Z")
+    ]
     assert gap.empty
     posts, labels = simulate(SCENARIOS["major"], seed=3)
     (label,) = labels.itertuples()
@@ -361,7 +387,11 @@ def test_the_detector_hears_simulated_outages_and_nothing_else():
     for name, seed in (("ordinary", 4), ("major", 4), ("api-forum", 4)):
         posts, labels = simulate(SCENARIOS[name], seed=seed)
         heard = first_reports(posts.assign(author_hash=posts["author"], is_complaint=posts["is_complaint"].astype(int)))
-        found = episodes(RollingBaselineDetector().fit_predict(counts_by(heard, "source", "5min").reindex(columns=names, fill_value=0)))
+        found = episodes(
+            RollingBaselineDetector().fit_predict(
+                counts_by(heard, "source", "5min").reindex(columns=names, fill_value=0)
+            )
+        )
         assert len(found) == len(labels), name
         for label, episode in zip(labels.itertuples(), found.itertuples(), strict=True):
             assert label.first_complaint <= episode.start <= label.first_complaint + pd.Timedelta(minutes=10), name
@@ -371,5 +401,7 @@ def test_mention_counts_score_well_on_the_nab_style_benchmark():
     scored = []
     for seed in range(4):
         counts, surges = mention_counts(days=40, anomalies=2, seed=seed)
-        scored.append(nab_raw_score(RollingBaselineDetector().fit_predict(counts)["onset"], anomaly_windows(counts.index, surges)))
+        scored.append(
+            nab_raw_score(RollingBaselineDetector().fit_predict(counts)["onset"], anomaly_windows(counts.index, surges))
+        )
     assert nab_score(scored) > 60

@@ -22,7 +22,10 @@ def post(post_id, created_at="2023-11-08T13:45:00Z", **extra):
 def test_posts_round_trip_on_a_real_file(tmp_path):
     path = tmp_path / "earshot.db"
     db = open_db(path)
-    assert store_posts(db, [post("a", is_complaint=True, problem="down"), post("b", "2023-11-08T05:50:00-08:00")]) == (2, 0)
+    assert store_posts(db, [post("a", is_complaint=True, problem="down"), post("b", "2023-11-08T05:50:00-08:00")]) == (
+        2,
+        0,
+    )
     db.close()
 
     reopened = open_db(path)
@@ -77,31 +80,49 @@ def test_alerts_keep_their_tier_and_an_older_alerts_table_gains_it(tmp_path):
     path = tmp_path / "old.db"
     old = sqlite_utils.Database(path)
     migrations.apply(old, stop_before="m004_alert_levels")
-    old["alerts"].insert({"service": "chatgpt", "start": "2023-11-08T13:45:00+00:00", "peak_score": 9.0, "sources": "[]"})
+    old["alerts"].insert(
+        {"service": "chatgpt", "start": "2023-11-08T13:45:00+00:00", "peak_score": 9.0, "sources": "[]"}
+    )
     old.close()
     db = open_db(path)
     (kept,) = load_alerts(db).itertuples()
     assert kept.start == pd.Timestamp("2023-11-08T13:45Z") and kept.level is None
-    episodes = pd.DataFrame({
-        "start": pd.to_datetime(["2023-11-08T13:45Z", "2023-11-09T02:00Z"], utc=True),
-        "end": pd.to_datetime(["2023-11-08T17:00Z", None], utc=True),
-        "level": ["confirmed", "possible"],
-        "confirmed_at": pd.to_datetime(["2023-11-08T13:50Z", None], utc=True),
-        "peak_score": [300.0, 5.2],
-        "sources": [["forum", "reddit"], ["forum"]],
-    })
+    episodes = pd.DataFrame(
+        {
+            "start": pd.to_datetime(["2023-11-08T13:45Z", "2023-11-09T02:00Z"], utc=True),
+            "end": pd.to_datetime(["2023-11-08T17:00Z", None], utc=True),
+            "level": ["confirmed", "possible"],
+            "confirmed_at": pd.to_datetime(["2023-11-08T13:50Z", None], utc=True),
+            "peak_score": [300.0, 5.2],
+            "sources": [["forum", "reddit"], ["forum"]],
+        }
+    )
     replace_alerts(db, "chatgpt", episodes)
     stored = load_alerts(db, "chatgpt")
     assert stored["level"].tolist() == ["confirmed", "possible"]
-    assert stored["confirmed_at"].iloc[0] == pd.Timestamp("2023-11-08T13:50Z") and pd.isna(stored["confirmed_at"].iloc[1])
+    assert stored["confirmed_at"].iloc[0] == pd.Timestamp("2023-11-08T13:50Z") and pd.isna(
+        stored["confirmed_at"].iloc[1]
+    )
     assert pd.isna(stored["end"].iloc[1]) and stored["sources"].iloc[0] == ["forum", "reddit"]
 
 
 def test_incident_updates_keep_repeated_stages(tmp_path):
     db = open_db(tmp_path / "earshot.db")
     updates = [
-        {"provider": "openai", "incident_id": "x", "update_id": "1", "stage": "investigating", "posted_at": "2026-09-14T02:46:48Z"},
-        {"provider": "openai", "incident_id": "x", "update_id": "2", "stage": "investigating", "posted_at": "2026-09-14T02:59:08Z"},
+        {
+            "provider": "openai",
+            "incident_id": "x",
+            "update_id": "1",
+            "stage": "investigating",
+            "posted_at": "2026-09-14T02:46:48Z",
+        },
+        {
+            "provider": "openai",
+            "incident_id": "x",
+            "update_id": "2",
+            "stage": "investigating",
+            "posted_at": "2026-09-14T02:59:08Z",
+        },
     ]
     assert store_incident_updates(db, updates) == (2, 0)
     assert store_incident_updates(db, updates) == (0, 2)
