@@ -30,10 +30,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from collectors.timelines import read_official_timelines
 from detector import PROBLEM_TYPES
-from earshot.demo import CHATTER, COMPLAINTS, MODELS
+from earshot.roof.scenarios import CHATTER, COMPLAINTS, MODELS
 from earshot.store import open_db, store_incident_updates, store_posts
+from earshot.timelines import read_official_timelines
 
 END = pd.Timestamp("2024-08-28", tz="UTC")
 SOURCES = {

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from detector import RollingBaselineDetector
-from earshot.demo import build_demo
+from earshot.roof.demo import build_demo
 from earshot.store import POST_COLUMNS, open_db, store_posts
 
 
@@ -166,6 +166,8 @@ def bench_backfill(days: int, per_day: int) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from collectors.backfill import LogProgress, backfill
     from collectors.http import HttpClient
+    from collectors.readers import reader_for
+    from earshot.classifier import default_classifier
     from earshot.config import parse_config
     from tests.emulator import START, Emulator, config_toml, make_corpus, serve
 
@@ -183,8 +185,8 @@ def bench_backfill(days: int, per_day: int) -> None:
                     backfill,
                     db,
                     config,
-                    config.source(name),
-                    client,
+                    reader_for(config.source(name), client, config),
+                    default_classifier(),
                     START,
                     until,
                     progress_factory=lambda *a: LogProgress(*a, stream=io.StringIO()),

@@ -51,7 +51,7 @@ def main() -> None:
             print(f"{name:<14} minutes to alert: median {np.median(delays):.0f}{met}  [{shown}]")
         from earshot.analysis import detect
         from earshot.config import load_config
-        from earshot.simulate import write_scenarios
+        from earshot.roof.simulate import write_scenarios
         from earshot.store import open_db
 
         # All ten ordinary days at once, written as `earshot simulate` writes them.

@@ -24,13 +24,13 @@ from datetime import datetime, timedelta
 
 import sqlite_utils
 
-from earshot.config import Config, Source
+from earshot.config import Config
+from earshot.ingest import ingest
+from earshot.store import load_backfill_job, save_backfill_job
 from earshot.timeutil import now_iso, utc_datetime, utc_iso
 
-from .base import Reader, Window
-from .collect import store_items
+from .base import NoHistory, Reader, Window
 from .http import FetchError
-from .readers import reader_for
 
 
 class BackfillError(Exception):
@@ -45,6 +45,39 @@ def plan_windows(since: datetime, until: datetime, size: timedelta | None) -> li
         windows.append(Window(start, min(start + size, until)))
         start = windows[-1].end
     return windows
+
+
+def plan_lines(
+    name: str, since: datetime, until: datetime, size: timedelta | None, job: Job | None = None
+) -> list[str]:
+    """What ``backfill --dry-run`` prints: the windows, and the checkpoint if there is one.
+
+    >>> from datetime import datetime, timezone
+    >>> day = datetime(2023, 11, 8, tzinfo=timezone.utc)
+    >>> print("\\n".join(plan_lines("hn", day, day + timedelta(days=2), timedelta(days=1))))
+    hn: 2 windows of 1 day, 2023-11-08T00:00:00+00:00..2023-11-10T00:00:00+00:00
+      2023-11-08T00:00:00+00:00..2023-11-09T00:00:00+00:00
+      2023-11-09T00:00:00+00:00..2023-11-10T00:00:00+00:00
+    """
+    windows = plan_windows(since, until, size)
+    lines = [f"{name}: {len(windows)} windows of {describe_span(size or (until - since))}, {Window(since, until)}"]
+    if job:
+        lines.append(f"{name}: checkpoint: {job.status}, done up to {job.done_until}, {job.new} stored")
+    return lines + [f"  {window}" for window in windows]
+
+
+def describe_span(span: timedelta) -> str:
+    """``30 days``, ``6 hours``, ``90 minutes``: the largest unit that divides it.
+
+    >>> describe_span(timedelta(minutes=90))
+    '90 minutes'
+    """
+    seconds = int(span.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        if seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return str(span)
 
 
 @dataclass
@@ -70,27 +103,15 @@ class Job:
 
 
 def load_job(db: sqlite_utils.Database, source: str, since: datetime, until: datetime) -> Job | None:
-    rows = list(
-        db.query(
-            "SELECT * FROM backfill_jobs WHERE source = ? AND since = ? AND until = ?",
-            [source, utc_iso(since), utc_iso(until)],
-        )
-    )
-    return Job(**rows[0]) if rows else None
+    """The checkpoint of ``source``'s backfill of ``[since, until)``, if one was started."""
+    row = load_backfill_job(db, source, since, until)
+    return Job(**row) if row else None
 
 
 def save_job(db: sqlite_utils.Database, job: Job) -> None:
-    """Write the checkpoint with plain SQL so it joins the caller's transaction."""
+    """Store the checkpoint; inside the caller's transaction it commits with the page it follows."""
     job.updated_at = now_iso()
-    row = asdict(job)
-    columns = ", ".join(f"[{c}]" for c in row)
-    marks = ", ".join("?" for _ in row)
-    updates = ", ".join(f"[{c}] = excluded.[{c}]" for c in row if c not in ("source", "since", "until"))
-    db.execute(
-        f"INSERT INTO backfill_jobs ({columns}) VALUES ({marks}) "
-        f"ON CONFLICT (source, since, until) DO UPDATE SET {updates}",
-        list(row.values()),
-    )
+    save_backfill_job(db, asdict(job))
 
 
 class LogProgress:
@@ -195,8 +216,8 @@ def _plural(count: int, noun: str) -> str:
 def backfill(
     db: sqlite_utils.Database,
     config: Config,
-    source: Source,
-    client,
+    reader: Reader,
+    classifier,
     since: datetime,
     until: datetime,
     window: timedelta | None = None,
@@ -204,13 +225,19 @@ def backfill(
     restart: bool = False,
     min_interval: float | None = None,
 ) -> BackfillReport:
-    """Read ``source``'s history in ``[since, until)`` into ``db``, resuming a
-    stopped run of the same range. Raises :class:`BackfillError` on a failure,
-    keeping everything stored before it."""
-    reader = reader_for(source, client, config)
+    """Read the history of ``reader``'s source in ``[since, until)`` into
+    ``db``, judging posts with ``classifier``, resuming a stopped run of the
+    same range. Raises :class:`BackfillError` on a failure, keeping
+    everything stored before it."""
+    source = reader.source
+    if not reader.has_history:
+        raise NoHistory(
+            f"source {source.name!r} is an {reader.kind} feed, which serves only its newest entries; "
+            "it has no history to backfill"
+        )
     if min_interval is not None:
         for host in reader.hosts():
-            client.limit_host(host, min_interval)
+            reader.client.limit_host(host, min_interval)
     size = window or reader.window or (until - since)
     job = None if restart else load_job(db, source.name, since, until)
     if job and job.status == "done":
@@ -227,7 +254,7 @@ def backfill(
     if resumed_at:
         progress.say(f"resuming at {resumed_at} ({job.new:,} {reader.what} already stored for this range)")
     try:
-        _walk(db, config, reader, job, until, size, progress)
+        _walk(db, config, reader, classifier, job, until, size, progress)
     except KeyboardInterrupt:
         job.status = "stopped"
         with db.atomic():
@@ -255,7 +282,9 @@ def backfill(
     )
 
 
-def _walk(db, config: Config, reader: Reader, job: Job, until: datetime, default_size: timedelta, progress) -> None:
+def _walk(
+    db, config: Config, reader: Reader, classifier, job: Job, until: datetime, default_size: timedelta, progress
+) -> None:
     size = timedelta(seconds=job.window_seconds) if job.window_seconds else default_size
     start = utc_datetime(job.done_until)
     end = utc_datetime(job.window_end) if job.window_end else min(start + size, until)
@@ -276,7 +305,7 @@ def _walk(db, config: Config, reader: Reader, job: Job, until: datetime, default
                 save_job(db, job)
             continue
         with db.atomic():
-            new, duplicates = store_items(db, config, reader, page.items)
+            new, duplicates = ingest(db, config, reader.source, page.items, classifier)
             job.pages += 1
             job.new += new
             job.duplicates += duplicates

@@ -28,8 +28,6 @@ from .base import Batch, Page, Reader
 from .feeds import FeedError, html_to_text, parse_feed
 from .http import HttpClient
 
-STAGES = ("investigating", "identified", "monitoring", "resolved", "postmortem")
-
 
 def incidents_url(base_url: str) -> str:
     """The Statuspage-compatible incidents API under a status page's root.

@@ -19,16 +19,9 @@ import pandas as pd
 import sqlite_utils
 import streamlit as st
 
-from earshot import aggregates
-from earshot.analysis import (
-    bucket_of,
-    detect,
-    detector_from_config,
-    score_episodes,
-    service_incidents,
-)
+from earshot import aggregates, store
+from earshot.analysis import detect, detector_from_config, score_episodes, service_incidents
 from earshot.config import Config, load_config
-from earshot.store import get_meta, load_alerts, load_incident_updates
 
 # The baseline learns its hour-of-week rhythm from up to this long before what is shown.
 LEARN_BEFORE = pd.Timedelta(days=35)
@@ -50,29 +43,19 @@ def connect(path: str) -> sqlite_utils.Database:
 
 
 def data_stamp(db: sqlite_utils.Database) -> tuple:
-    """Changes whenever a post, an official update, a fetch or a backfill step is stored.
-
-    ``max(rowid)`` is a single index probe, so asking costs microseconds.
-    """
-    return db.execute(
-        "SELECT (SELECT max(rowid) FROM posts), (SELECT max(rowid) FROM incident_updates),"
-        " (SELECT max(max(coalesce(last_ok_at, '')), max(coalesce(last_error_at, ''))) FROM collector_state),"
-        " (SELECT max(updated_at) FROM backfill_jobs), (SELECT max(detected_at) FROM alerts)"
-    ).fetchone()
+    """Changes whenever anything is stored (:func:`earshot.store.data_stamp`): the cache key."""
+    return store.data_stamp(db)
 
 
 @st.cache_data(**CACHE)
 def is_demo(_db, db_path: str, stamp: tuple) -> bool:
-    return bool(get_meta(_db, "demo", False))
+    return bool(store.get_meta(_db, "demo", False))
 
 
 @st.cache_data(**CACHE)
 def stored_span(_db, db_path: str, stamp: tuple, service: str) -> tuple[pd.Timestamp, pd.Timestamp] | None:
     """The first and last stored post of ``service``."""
-    first, last = _db.execute(
-        "SELECT min(created_at), max(created_at) FROM posts WHERE service = ?", [service]
-    ).fetchone()
-    return None if first is None else (pd.Timestamp(first), pd.Timestamp(last))
+    return store.post_span(_db, service)
 
 
 @st.cache_data(**CACHE)
@@ -92,7 +75,7 @@ def detection(
     result, found = detect(_db, config, service, since=since - LEARN_BEFORE, until=until, detector=detector)
     if not len(result):
         return result, found, pd.Series(dtype=float)
-    result = result[result.index >= since.floor(bucket_of(config))]
+    result = result[result.index >= since.floor(config.counts.bucket)]
     found = found[found["last_bucket"] >= since].reset_index(drop=True)
     level = detector.alert_level(result) if band else pd.Series(index=result.index, dtype=float)
     return result, found, level
@@ -112,13 +95,13 @@ def scored(_db, db_path: str, stamp: tuple, config_path, service: str, since, un
 @st.cache_data(**CACHE)
 def stored_alerts(_db, db_path: str, stamp: tuple, service: str) -> pd.DataFrame:
     """The episodes ``earshot detect`` stored last, newest first."""
-    return load_alerts(_db, service).sort_values("start", ascending=False, ignore_index=True)
+    return store.load_alerts(_db, service).sort_values("start", ascending=False, ignore_index=True)
 
 
 @st.cache_data(**CACHE)
 def official_updates(_db, db_path: str, stamp: tuple, provider: str | None, since, until) -> pd.DataFrame:
     # No provider matches no update (None would mean every provider's).
-    return load_incident_updates(_db, provider or "", since=since, until=until)
+    return store.load_incident_updates(_db, provider or "", since=since, until=until)
 
 
 @st.cache_data(**CACHE)
@@ -141,9 +124,9 @@ def source_health(_db, db_path: str, stamp: tuple, config_path) -> pd.DataFrame:
     """One row per source (configured or seen): collector state, posting rate, backfill."""
     config = config_at(config_path)
     activity = aggregates.source_activity(_db, hours=24)
-    state = {row["source"]: row for row in _db.query("SELECT * FROM collector_state")}
+    state = store.collector_states(_db)
     newest_by_source = activity["newest"].to_dict()
-    jobs = pd.DataFrame(list(_db.query("SELECT * FROM backfill_jobs ORDER BY updated_at")))
+    jobs = store.load_backfill_jobs(_db)
     kinds = {s.name: s.kind for s in config.sources}
     names = [s.name for s in config.sources] + sorted((set(state) | set(newest_by_source)) - set(kinds))
     rows = []
@@ -151,9 +134,7 @@ def source_health(_db, db_path: str, stamp: tuple, config_path) -> pd.DataFrame:
     for name in names:
         seen = state.get(name, {})
         if name in providers:  # a status page stores official updates, not posts
-            newest = _db.execute(
-                "SELECT max(posted_at) FROM incident_updates WHERE provider = ?", [providers[name]]
-            ).fetchone()[0]
+            newest = store.newest_official_update(_db, providers[name])
             rate = None
         else:
             newest, rate = newest_by_source.get(name), float(activity["per_hour"].get(name, 0.0))
@@ -166,7 +147,7 @@ def source_health(_db, db_path: str, stamp: tuple, config_path) -> pd.DataFrame:
                 "last error at": _stamp(seen.get("last_error_at")),
                 "newest post": _stamp(newest),
                 "posts/hour": rate,
-                "backfill": (backfill_summary(jobs[jobs["source"] == name]) if len(jobs) else None) or "no",
+                "backfill": backfill_summary(jobs[jobs["source"] == name]) or "no",
             }
         )
     health = pd.DataFrame(rows)

@@ -12,7 +12,8 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.charts import outage_chart
-from dashboard.view import View, replay_link, summary_text
+from dashboard.view import View, replay_link
+from earshot.report import summary_text
 
 TITLE = "History"
 QUERY_KEYS = ("incident",)

@@ -16,8 +16,9 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.charts import score_chart
-from dashboard.view import View, summary_text
+from dashboard.view import View
 from earshot.config import default_config_path, with_detector_settings
+from earshot.report import summary_text
 
 TITLE = "Tuning"
 QUERY_KEYS = ()

@@ -13,8 +13,8 @@ import pandas as pd
 import sqlite_utils
 
 from dashboard import data
-from earshot.analysis import bucket_of
 from earshot.config import Config, Service
+from earshot.store import last_activity
 
 # A collector that stored a fetch (or an error) this recently is running: pages refresh.
 LIVE_WITHIN = pd.Timedelta(minutes=10)
@@ -41,7 +41,7 @@ class View:
 
     @property
     def freq(self) -> str:
-        return bucket_of(self.config)
+        return self.config.counts.bucket
 
 
 def replay_link(service: str, moment: pd.Timestamp) -> str:
@@ -67,15 +67,8 @@ def safe_link(url) -> str | None:
 def collector_running(db: sqlite_utils.Database, now: pd.Timestamp | None = None) -> pd.Timestamp | None:
     """When a collector or backfill last stored something, if within :data:`LIVE_WITHIN` of ``now``."""
     now = now or pd.Timestamp.now(tz="UTC")
-    last = db.execute(
-        "SELECT max(t) FROM (SELECT max(last_ok_at) AS t FROM collector_state"
-        " UNION ALL SELECT max(last_error_at) FROM collector_state"
-        " UNION ALL SELECT max(updated_at) FROM backfill_jobs WHERE status = 'running')"
-    ).fetchone()[0]
-    if last is None:
-        return None
-    last = pd.Timestamp(last)
-    return last if now - last <= LIVE_WITHIN else None
+    last = last_activity(db)
+    return last if last is not None and now - last <= LIVE_WITHIN else None
 
 
 def post_table(posts: pd.DataFrame) -> pd.DataFrame:
@@ -99,18 +92,3 @@ def minutes(delta: pd.Timedelta) -> str:
     """
     total = int(delta.total_seconds() // 60)
     return f"{total // 60} h {total % 60} min" if total >= 60 else f"{total} min"
-
-
-def summary_text(summary: dict) -> dict[str, str]:
-    """The figures of :func:`detector.summarize` as the metrics show them ("n/a" when undefined).
-
-    >>> summary_text({"precision": 1.0, "recall": None, "median_lead_minutes": 9.0, "false_alarms_per_week": 0.0})
-    {'precision': '100%', 'recall': 'n/a', 'median_lead_minutes': '+9 min', 'false_alarms_per_week': '0.00'}
-    """
-    formats = {
-        "precision": "{:.0%}",
-        "recall": "{:.0%}",
-        "median_lead_minutes": "{:+.0f} min",
-        "false_alarms_per_week": "{:.2f}",
-    }
-    return {key: "n/a" if summary.get(key) is None else form.format(summary[key]) for key, form in formats.items()}

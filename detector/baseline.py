@@ -167,10 +167,28 @@ class RollingBaselineDetector(BaseEstimator):
         needed = alert_count(scale * expected, result["dispersion"].fillna(0.0), float(self.threshold))
         return pd.Series(needed - (scale - 1) * expected.to_numpy(), index=result.index, name="alert_level")
 
+    def check_params(self) -> None:
+        """Raise ``ValueError`` when a parameter cannot work (fitting checks too).
+
+        >>> RollingBaselineDetector(threshold=9.0).check_params()
+        Traceback (most recent call last):
+        ...
+        ValueError: need close_threshold <= threshold <= confirm_threshold
+        """
+        self._rules().check()
+        _hours(self.window, "window")
+        _hours(self.min_history, "min_history")
+        if self.season not in ("week", "day", "none"):
+            raise ValueError(f"season must be 'week', 'day' or 'none', got {self.season!r}")
+        if not self.scales or min(int(s) for s in self.scales) < 1:
+            raise ValueError(f"scales must be whole numbers of buckets, at least 1, got {self.scales!r}")
+        if self.dispersion != "auto" and float(self.dispersion) < 0:
+            raise ValueError(f"dispersion must be 'auto' or at least 0, got {self.dispersion!r}")
+
     # -- the work --------------------------------------------------------------
 
     def _start(self, frame: pd.DataFrame) -> None:
-        self._rules().check()
+        self.check_params()
         self.columns_ = list(frame.columns)
         self.step_ = _step_of(frame.index)
         self.per_hour_ = int(HOUR / self.step_)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+# The stages a status-page incident goes through, in order.
+STAGES = ("investigating", "identified", "monitoring", "resolved", "postmortem")
 ACK_STAGES = ("investigating", "identified", "monitoring")
 
 

@@ -13,12 +13,17 @@ rhythm, a steady trickle of complaints), with events laid on top:
 
 :func:`simulate` returns the posts (``created_at``, ``source``, ``author``,
 ``kind``, ``problem``, ``is_complaint``: the truth) and the labels (one row per
-outage: ``onset``, ``end``, ``first_complaint``). It does no I/O; ``earshot
-simulate`` writes scenarios to a database, with text, through the classifier.
+outage: ``onset``, ``end``, ``first_complaint``). It does no I/O and knows
+no source by name: the caller says which sources post how much. ``earshot
+simulate`` and the demo write scenarios to a database, with text, through
+the classifier.
 
->>> posts, labels = simulate(SCENARIOS["night-partial"], seed=1)
+>>> night = {"days": 9, "events": [{"type": "outage", "at": "8d04:10", "minutes": 90, "size": 0.02}]}
+>>> posts, labels = simulate(night, rates={"forum": 8.0, "reddit": 40.0}, seed=1, name="night")
 >>> labels.loc[0, ["name", "shape"]].tolist()
-['night-partial', 'abrupt']
+['night', 'abrupt']
+>>> sorted(posts["source"].unique())
+['forum', 'reddit']
 >>> int(posts.loc[posts["kind"] == "outage", "is_complaint"].sum()) > 10
 True
 """
@@ -30,110 +35,34 @@ import math
 import numpy as np
 import pandas as pd
 
-# Posts an hour on each source at the busiest hour of a weekday.
-PEAK_POSTS_PER_HOUR = {
-    "reddit-chatgpt": 40.0,
-    "reddit-openai": 12.0,
-    "hackernews": 6.0,
-    "openai-forum": 8.0,
-    "mastodon-chatgpt": 5.0,
-}
 COMPLAINT_SHARE = 0.03  # someone, somewhere, always has a broken session
 PEAK_OUTAGE_PER_MINUTE = 12.0  # complaints a minute, all sources, at the height of an outage of size 1
 DECAY_MINUTES = 12.0  # complaints fade this fast once it works again
-EVERYWHERE = {
-    "reddit-chatgpt": 0.45,
-    "reddit-openai": 0.2,
-    "hackernews": 0.1,
-    "openai-forum": 0.15,
-    "mastodon-chatgpt": 0.1,
-}
 START = pd.Timestamp("2024-03-04", tz="UTC")  # a Monday
-
-SCENARIOS = {
-    # Ten ordinary days: a launch-day surge, one account posting the same
-    # complaint forty times, a source not read for half a day. No outage.
-    "ordinary": {
-        "days": 10,
-        "events": [
-            {"type": "gap", "source": "reddit-openai", "at": "2d09:00", "hours": 12},
-            {"type": "launch", "at": "5d17:00", "hours": 6, "posts_per_hour": 400},
-            {"type": "flood", "at": "7d15:10", "source": "reddit-chatgpt", "posts": 40, "minutes": 50},
-        ],
-    },
-    "major": {
-        "days": 9,
-        "events": [
-            {
-                "type": "outage",
-                "at": "8d13:42",
-                "minutes": 94,
-                "size": 1.0,
-                "problems": {"down": 0.4, "errors": 0.35, "api": 0.25},
-            }
-        ],
-    },
-    # A dozen complaints an hour, at night, where the usual is near zero.
-    "night-partial": {
-        "days": 9,
-        "events": [
-            {
-                "type": "outage",
-                "at": "8d04:10",
-                "minutes": 90,
-                "size": 12 / 60 / PEAK_OUTAGE_PER_MINUTE,
-                "problems": {"errors": 0.6, "down": 0.4},
-            }
-        ],
-    },
-    # The API fails, ChatGPT works: developers say so on the forum.
-    "api-forum": {
-        "days": 9,
-        "events": [
-            {
-                "type": "outage",
-                "at": "8d19:20",
-                "minutes": 60,
-                "size": 0.06,
-                "mix": {"openai-forum": 0.8, "hackernews": 0.1, "reddit-openai": 0.1},
-                "problems": {"api": 0.9, "errors": 0.1},
-            }
-        ],
-    },
-    "ramp": {
-        "days": 9,
-        "events": [
-            {
-                "type": "outage",
-                "at": "8d10:05",
-                "minutes": 120,
-                "size": 0.3,
-                "shape": "ramp",
-                "ramp_minutes": 45,
-                "problems": {"slow": 0.5, "errors": 0.5},
-            }
-        ],
-    },
-    # A partial outage in the busiest hours, small against the day's chatter.
-    "partial-busy": {
-        "days": 9,
-        "events": [
-            {"type": "outage", "at": "8d16:30", "minutes": 40, "size": 0.12, "problems": {"errors": 0.7, "login": 0.3}}
-        ],
-    },
-}
 
 
 def simulate(
-    scenario: dict, seed: int = 0, start: pd.Timestamp = START, name: str | None = None
+    scenario: dict,
+    rates: dict[str, float],
+    seed: int = 0,
+    start: pd.Timestamp = START,
+    name: str = "scenario",
+    mix: dict[str, float] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The posts and the outage labels of one scenario (see :data:`SCENARIOS`)."""
+    """The posts and the outage labels of one scenario.
+
+    ``rates`` names the sources and their posts an hour at the busiest hour
+    of a weekday; ``mix`` is how an outage's complaints spread over them
+    when the event gives no ``mix`` of its own (default: as their rates).
+    An event's ``at`` is a :class:`pandas.Timedelta` or ``"8d13:42"``
+    (8 days, 13 hours and 42 minutes after ``start``).
+    """
     rng = np.random.default_rng(seed)
-    name = name or next((key for key, value in SCENARIOS.items() if value is scenario), "scenario")
+    mix = mix or {source: rate / sum(rates.values()) for source, rate in rates.items()}
     minutes = pd.date_range(start, periods=int(scenario["days"] * 1440), freq="1min")
     rhythm = daily_rhythm(minutes)
     frames, labels = [], []
-    for source, peak in PEAK_POSTS_PER_HOUR.items():
+    for source, peak in rates.items():
         chatter = peak / 60.0 * rhythm
         frames.append(_posts(rng, minutes, chatter * (1 - COMPLAINT_SHARE), source, "chatter", False))
         frames.append(_posts(rng, minutes, chatter * COMPLAINT_SHARE, source, "complaint", True))
@@ -144,7 +73,7 @@ def simulate(
             rate = outage_rate(minutes, at, event) * PEAK_OUTAGE_PER_MINUTE * event["size"]
             new = [
                 _posts(rng, minutes, rate * share, source, "outage", True, event.get("problems"))
-                for source, share in event.get("mix", EVERYWHERE).items()
+                for source, share in event.get("mix", mix).items()
             ]
             frames += new
             firsts = [f["created_at"].min() for f in new if len(f)]
@@ -160,7 +89,7 @@ def simulate(
             )
         elif kind == "launch":
             window = (minutes >= at) & (minutes < at + pd.Timedelta(hours=event["hours"]))
-            share = {s: p / sum(PEAK_POSTS_PER_HOUR.values()) for s, p in PEAK_POSTS_PER_HOUR.items()}
+            share = {s: p / sum(rates.values()) for s, p in rates.items()}
             for source, part in share.items():
                 frames.append(
                     _posts(rng, minutes, window * event["posts_per_hour"] / 60.0 * part, source, "launch", False)
@@ -192,8 +121,10 @@ def simulate(
     return posts, pd.DataFrame(labels, columns=["name", "shape", "size", "onset", "end", "first_complaint"])
 
 
-def _offset(text: str) -> pd.Timedelta:
+def _offset(text) -> pd.Timedelta:
     """``"8d13:42"``: 8 days, 13 hours and 42 minutes after the scenario's start."""
+    if isinstance(text, pd.Timedelta):
+        return text
     days, clock = text.split("d")
     hours, minutes = clock.split(":")
     return pd.Timedelta(days=int(days), hours=int(hours), minutes=int(minutes))

@@ -1,6 +1,6 @@
 """``python -m earshot`` runs the ``earshot`` command."""
 
-from earshot.cli import cli
+from earshot.roof.cli import cli
 
 if __name__ == "__main__":
     cli(prog_name="earshot")

@@ -23,6 +23,7 @@ import json
 import pandas as pd
 import sqlite_utils
 
+from .store import post_span
 from .timeutil import utc_iso
 
 # An author's complaint counts unless the same author complained less than
@@ -90,11 +91,10 @@ def source_days(db: sqlite_utils.Database, service: str, since=None, until=None)
     Asks each source about each day (one index probe apiece) rather than
     reading every post: two years of six sources is 4,400 probes, not a million rows.
     """
-    first, last = db.execute(
-        "SELECT min(created_at), max(created_at) FROM posts WHERE service = ?", [service]
-    ).fetchone()
-    if first is None:
+    span = post_span(db, service)
+    if span is None:
         return set()
+    first, last = (utc_iso(moment) for moment in span)
     first = max(first, utc_iso(since)) if since is not None else first
     last = min(last, utc_iso(pd.Timestamp(until) - pd.Timedelta(seconds=1))) if until is not None else last
     rows = db.execute(

@@ -6,8 +6,6 @@ needs from one, so the CLI and the dashboard compute the same things.
 
 from __future__ import annotations
 
-import inspect
-
 import pandas as pd
 import sqlite_utils
 
@@ -20,24 +18,19 @@ from detector import (
 )
 
 from .aggregates import complaint_counts, source_days
-from .config import Config
-from .store import load_incident_updates
-
-DEFAULT_BUCKET = "5min"
-
-
-def bucket_of(config: Config) -> str:
-    return str(config.detector.get("bucket", DEFAULT_BUCKET))
+from .config import Config, detector_params
+from .store import load_incident_updates, post_span, replace_alerts
 
 
 def detector_from_config(config: Config, **overrides) -> RollingBaselineDetector:
-    """A detector with the ``[detector]`` settings of ``config`` (unknown keys ignored)."""
-    accepted = set(inspect.signature(RollingBaselineDetector).parameters)
-    params = {k: v for k, v in config.detector.items() if k in accepted}
-    params.update(overrides)
-    if isinstance(params.get("scales"), list):  # TOML has arrays, scikit-learn likes tuples
-        params["scales"] = tuple(params["scales"])
-    return RollingBaselineDetector(**params)
+    """A detector with the ``[detector]`` settings of ``config`` (checked when
+    the config was read), and ``overrides`` on top, through ``set_params``.
+
+    >>> from earshot.config import load_config
+    >>> detector_from_config(load_config(), threshold=6.0).get_params()["threshold"]
+    6.0
+    """
+    return RollingBaselineDetector().set_params(**detector_params({**config.detector, **overrides}))
 
 
 def service_sources(config: Config, service: str) -> list[str]:
@@ -61,21 +54,17 @@ def detect(db: sqlite_utils.Database, config: Config, service: str, since=None, 
     :meth:`RollingBaselineDetector.fit_predict` and one row per episode, with
     the ``sources`` whose complaints fell inside it.
     """
-    freq = bucket_of(config)
+    freq = config.counts.bucket
     detector = detector or detector_from_config(config)
     if since is None:
-        since = db.execute(
-            "SELECT min(created_at) FROM posts WHERE service = ? AND is_complaint = 1", [service]
-        ).fetchone()[0]
+        complaints = post_span(db, service, complaints_only=True)
+        since = complaints[0] if complaints else None
     if until is None:
-        newest = latest_post(db, service)
-        until = None if newest is None else newest + pd.Timedelta(seconds=1)
+        span = post_span(db, service)
+        until = span[1] + pd.Timedelta(seconds=1) if span else None
     if since is None or until is None or pd.Timestamp(since) >= pd.Timestamp(until):
         return pd.DataFrame(), episodes(pd.DataFrame()).assign(sources=[])
-    window = (
-        str(config.detector.get("reporter_window", "1h")) if config.detector.get("unique_reporters", True) else None
-    )
-    counts = complaint_counts(db, service, freq, since, until, reporter_window=window)
+    counts = complaint_counts(db, service, freq, since, until, reporter_window=config.counts.window)
     names = service_sources(config, service)
     names += sorted(set(counts.columns) - set(names))
     counts = counts.reindex(columns=names, fill_value=0)
@@ -83,6 +72,14 @@ def detect(db: sqlite_utils.Database, config: Config, service: str, since=None, 
     found = episodes(result)
     found["sources"] = [heard_from(counts, row) for row in found.itertuples()]
     return result, found
+
+
+def detect_and_store(db: sqlite_utils.Database, config: Config, service: str) -> pd.DataFrame:
+    """Detect over all of ``service``'s stored complaints and make the stored
+    alerts exactly what was found (rerunning is safe); return the episodes."""
+    _, found = detect(db, config, service)
+    replace_alerts(db, service, found)
+    return found
 
 
 def heard_from(counts: pd.DataFrame, episode) -> list[str]:
@@ -102,12 +99,6 @@ def service_incidents(db: sqlite_utils.Database, config: Config, service: str, s
         touches = incidents["components"].map(lambda c: not c or bool(wanted & set(c.split(","))))
         incidents = incidents[touches].reset_index(drop=True)
     return incidents
-
-
-def latest_post(db: sqlite_utils.Database, service: str) -> pd.Timestamp | None:
-    """When the newest stored post of ``service`` was made (None: no post)."""
-    newest = db.execute("SELECT max(created_at) FROM posts WHERE service = ?", [service]).fetchone()[0]
-    return None if newest is None else pd.Timestamp(newest)
 
 
 def without_gaps(counts: pd.DataFrame, days: set[tuple[str, str]]) -> pd.DataFrame:

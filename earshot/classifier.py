@@ -34,11 +34,10 @@ import joblib
 import pandas as pd
 import sklearn
 
-from collectors.timelines import DATA_DIR
 from detector import complaints
 from detector.complaints import ComplaintClassifier, RuleComplaintFilter
 
-LABELS_DIR = DATA_DIR / "labels"
+from .config import LABELS_DIR
 
 
 def load_labels(split: str = "train", folder: Path = LABELS_DIR) -> pd.DataFrame:
@@ -120,5 +119,5 @@ def classifier_or_rules(
 
 @functools.cache
 def default_classifier() -> ComplaintClassifier | RuleComplaintFilter:
-    """The filter collectors and the CLI use, built once per process."""
+    """The filter the CLI hands to collecting, backfill and ``classify``, built once per process."""
     return classifier_or_rules()

@@ -1,24 +1,43 @@
-"""Read earshot's TOML configuration: services, sources and detector settings.
+"""Read earshot's TOML configuration: services, sources, counting and detector settings.
 
 >>> config = load_config()            # the bundled ChatGPT configuration
 >>> config.services[0].name
 'chatgpt'
 >>> sorted({s.kind for s in config.sources})
 ['bluesky', 'discourse', 'hackernews', 'mastodon', 'reddit', 'statuspage']
+>>> config.counts
+Counts(bucket='5min', unique_reporters=True, reporter_window='1h')
+
+A setting the detector does not have is an error that names it:
+
+>>> parse_config({"detector": {"treshold": 4}}, "bad.toml")
+Traceback (most recent call last):
+...
+earshot.config.ConfigError: bad.toml: [detector] has no setting 'treshold' (did you mean 'threshold'?); valid: close_after, close_threshold, confirm_after, confirm_threshold, cooldown, dispersion, min_history, min_rate, scales, season, single_source_penalty, threshold, window
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 
+import tomlkit
+
 SOURCE_KINDS = ("rss", "reddit", "hackernews", "discourse", "mastodon", "bluesky", "statuspage")
+# Kinds whose items are the provider's own word (official updates), not posts.
+OFFICIAL_KINDS = ("statuspage",)
 # Kinds with a well-known home; the others need a url or base_url.
 KINDS_WITH_DEFAULT_ADDRESS = ("reddit", "hackernews", "mastodon", "bluesky")
 DEFAULT_DB = Path("data") / "earshot.db"
+# What the repository bundles: official timelines, labelled posts, the demo's incidents.
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+TIMELINES_CSV = DATA_DIR / "official-incidents" / "incident_stages.csv"
+LABELS_DIR = DATA_DIR / "labels"
+DEMO_INCIDENTS = DATA_DIR / "demo" / "incidents.toml"
 
 
 class ConfigError(ValueError):
@@ -62,11 +81,28 @@ class Source:
 
 
 @dataclass(frozen=True)
+class Counts:
+    """How posts become counts (``[counts]``): the bucket width, and whether an
+    author counts once per ``reporter_window``."""
+
+    bucket: str = "5min"
+    unique_reporters: bool = True
+    reporter_window: str = "1h"
+
+    @property
+    def window(self) -> str | None:
+        """The reporter window in force (None: every complaint counts)."""
+        return self.reporter_window if self.unique_reporters else None
+
+
+@dataclass(frozen=True)
 class Config:
     path: str
     services: tuple[Service, ...]
     sources: tuple[Source, ...]
+    # [detector]: RollingBaselineDetector's parameters, checked against it.
     detector: dict
+    counts: Counts = Counts()
     # [dashboard] settings, e.g. refresh_seconds.
     dashboard: dict = field(default_factory=dict)
 
@@ -166,19 +202,62 @@ def parse_config(raw: dict, path: str = "<config>") -> Config:
                 options={k: v for k, v in entry.items() if k not in known},
             )
         )
-    detector = raw.get("detector", {})
-    if not isinstance(detector, dict):
-        raise ConfigError(f"{path}: [detector] must be a table")
-    dashboard = raw.get("dashboard", {})
-    if not isinstance(dashboard, dict):
-        raise ConfigError(f"{path}: [dashboard] must be a table")
-    return Config(path=path, services=tuple(services), sources=tuple(sources), detector=detector, dashboard=dashboard)
+    detector = _table(raw, "detector", path)
+    _check_detector_settings(detector, path)
+    counts = _table(raw, "counts", path)
+    _check_keys(counts, [f.name for f in fields(Counts)], "[counts]", path)
+    return Config(
+        path=path,
+        services=tuple(services),
+        sources=tuple(sources),
+        detector=detector,
+        counts=Counts(**counts),
+        dashboard=_table(raw, "dashboard", path),
+    )
+
+
+def _table(raw: dict, name: str, path: str) -> dict:
+    table = raw.get(name, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [{name}] must be a table")
+    return table
+
+
+def _check_detector_settings(settings: dict, path: str) -> None:
+    """Every ``[detector]`` key must be a parameter of the detector, and take its value."""
+    from detector import RollingBaselineDetector  # pandas and scikit-learn: only when a config is read
+
+    moved = sorted(set(settings) & {f.name for f in fields(Counts)})
+    if moved:
+        raise ConfigError(f"{path}: {', '.join(moved)} belong(s) in the [counts] table, not [detector]")
+    _check_keys(settings, sorted(RollingBaselineDetector._get_param_names()), "[detector]", path)
+    try:
+        RollingBaselineDetector(**detector_params(settings)).check_params()
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{path}: [detector]: {error}") from None
+
+
+def _check_keys(table: dict, valid: list[str], where: str, path: str) -> None:
+    for key in table:
+        if key not in valid:
+            close = difflib.get_close_matches(key, valid, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"{path}: {where} has no setting {key!r}{hint}; valid: {', '.join(valid)}")
+
+
+def detector_params(settings: dict) -> dict:
+    """``[detector]`` settings as the detector's parameters (TOML arrays become tuples).
+
+    >>> detector_params({"scales": [3, 6], "threshold": 5.0})
+    {'scales': (3, 6), 'threshold': 5.0}
+    """
+    return {key: tuple(value) if isinstance(value, list) else value for key, value in settings.items()}
 
 
 def with_detector_settings(text: str, settings: dict) -> str:
     r"""The TOML ``text`` of a configuration with ``settings`` written into its
     ``[detector]`` table (keys replaced where present, added where not);
-    everything else, comments included, is kept as it was.
+    everything else, comments and layout included, is kept as it was.
 
     >>> print(with_detector_settings('[detector]\nthreshold = 4.0 # opens\n', {"threshold": 6.0, "season": "day"}))
     [detector]
@@ -186,34 +265,11 @@ def with_detector_settings(text: str, settings: dict) -> str:
     season = "day"
     <BLANKLINE>
     """
-    lines = text.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.strip() == "[detector]"), None)
-    if start is None:
-        lines += ["", "[detector]"]
-        start = len(lines) - 1
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
-    pending = dict(settings)
-    for i in range(start + 1, end):
-        key = lines[i].split("=", 1)[0].strip()
-        if "=" in lines[i] and key in pending:
-            comment = lines[i][lines[i].index("#") :] if "#" in lines[i] else ""
-            lines[i] = f"{key} = {_toml_value(pending.pop(key))}" + (f" {comment}" if comment else "")
-    while end > start + 1 and not lines[end - 1].strip():
-        end -= 1
-    lines[end:end] = [f"{key} = {_toml_value(value)}" for key, value in pending.items()]
-    updated = "\n".join(lines) + "\n"
-    tomllib.loads(updated)  # never hand back a file that cannot be read again
-    return updated
-
-
-def _toml_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    document = tomlkit.parse(text)
+    table = document.setdefault("detector", tomlkit.table())
+    for key, value in settings.items():
+        table[key] = list(value) if isinstance(value, tuple) else value
+    return tomlkit.dumps(document)
 
 
 def _required(entry: dict, key: str, where: str) -> str:

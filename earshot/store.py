@@ -10,7 +10,9 @@ Tables:
 - ``backfill_jobs``: per source and range, how far a backfill got.
 - ``meta``: key/value facts about the database (for example that it is a demo).
 
-Writes are idempotent: storing the same rows twice stores them once.
+This module owns every table: all of earshot's SQL is here and in
+:mod:`earshot.aggregates`. Writes are idempotent: storing the same rows
+twice stores them once.
 
 >>> db = open_db(":memory:")
 >>> store_posts(db, [{"source": "r", "post_id": "1", "created_at": "2023-11-08T13:45:00Z",
@@ -226,6 +228,25 @@ def _insert_new(db, table: str, rows: list[dict], pk: tuple[str, ...]) -> tuple[
     return new, len(rows) - new
 
 
+def post_span(
+    db: sqlite_utils.Database, service: str, complaints_only: bool = False
+) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """When the first and the newest stored post of ``service`` were made (None: no post).
+
+    >>> db = open_db(":memory:")
+    >>> _ = store_posts(db, [{"source": "r", "post_id": "1", "created_at": "2023-11-08T13:45:00Z", "service": "chatgpt"}])
+    >>> post_span(db, "chatgpt")
+    (Timestamp('2023-11-08 13:45:00+0000', tz='UTC'), Timestamp('2023-11-08 13:45:00+0000', tz='UTC'))
+    >>> post_span(db, "chatgpt", complaints_only=True) is None
+    True
+    """
+    sql = "SELECT min(created_at), max(created_at) FROM posts WHERE service = ?"
+    if complaints_only:
+        sql += " AND is_complaint = 1"
+    first, last = db.execute(sql, [service]).fetchone()
+    return None if first is None else (pd.Timestamp(first), pd.Timestamp(last))
+
+
 def get_state(db: sqlite_utils.Database, source: str) -> dict:
     """The stored collector state of ``source`` (empty dict if none)."""
     rows = list(db["collector_state"].rows_where("source = ?", [source]))
@@ -235,6 +256,77 @@ def get_state(db: sqlite_utils.Database, source: str) -> dict:
 def save_state(db: sqlite_utils.Database, source: str, **fields) -> None:
     """Update some fields of ``source``'s collector state, keeping the others."""
     db["collector_state"].upsert({"source": source, **fields}, pk="source")
+
+
+def collector_states(db: sqlite_utils.Database) -> dict[str, dict]:
+    """Every source's collector state, by source name."""
+    return {row["source"]: row for row in db["collector_state"].rows}
+
+
+def last_activity(db: sqlite_utils.Database) -> pd.Timestamp | None:
+    """When a collector last stored a fetch (or its error), or a running backfill a page."""
+    last = db.execute(
+        "SELECT max(t) FROM (SELECT max(last_ok_at) AS t FROM collector_state"
+        " UNION ALL SELECT max(last_error_at) FROM collector_state"
+        " UNION ALL SELECT max(updated_at) FROM backfill_jobs WHERE status = 'running')"
+    ).fetchone()[0]
+    return None if last is None else pd.Timestamp(last)
+
+
+def data_stamp(db: sqlite_utils.Database) -> tuple:
+    """Changes whenever a post, an official update, a fetch, a backfill step or an alert is stored.
+
+    ``max(rowid)`` is a single index probe, so asking costs microseconds.
+    """
+    return db.execute(
+        "SELECT (SELECT max(rowid) FROM posts), (SELECT max(rowid) FROM incident_updates),"
+        " (SELECT max(max(coalesce(last_ok_at, '')), max(coalesce(last_error_at, ''))) FROM collector_state),"
+        " (SELECT max(updated_at) FROM backfill_jobs), (SELECT max(detected_at) FROM alerts)"
+    ).fetchone()
+
+
+def load_backfill_job(db: sqlite_utils.Database, source: str, since, until) -> dict | None:
+    """The checkpoint of ``source``'s backfill of ``[since, until)``, if one was started."""
+    rows = list(
+        db["backfill_jobs"].rows_where(
+            "source = ? AND since = ? AND until = ?", [source, utc_iso(since), utc_iso(until)]
+        )
+    )
+    return rows[0] if rows else None
+
+
+def save_backfill_job(db: sqlite_utils.Database, job: dict) -> None:
+    """Write a backfill checkpoint; inside the caller's ``db.atomic()`` it commits with the page it follows."""
+    db["backfill_jobs"].upsert(job, pk=("source", "since", "until"))
+
+
+def load_backfill_jobs(db: sqlite_utils.Database) -> pd.DataFrame:
+    """Every backfill checkpoint, least recently updated first."""
+    columns = list(db["backfill_jobs"].columns_dict)
+    return pd.DataFrame(list(db["backfill_jobs"].rows_where(order_by="updated_at")), columns=columns)
+
+
+def newest_official_update(db: sqlite_utils.Database, provider: str) -> pd.Timestamp | None:
+    """When ``provider``'s newest stored official update was posted."""
+    newest = db.execute("SELECT max(posted_at) FROM incident_updates WHERE provider = ?", [provider]).fetchone()[0]
+    return None if newest is None else pd.Timestamp(newest)
+
+
+def post_texts_after(db: sqlite_utils.Database, rowid: int, limit: int) -> list[dict]:
+    """Up to ``limit`` stored posts after ``rowid`` (``rowid``, ``title``, ``text``,
+    ``is_complaint``, ``problem``), in rowid order: for classifying them again."""
+    return list(
+        db.query(
+            "SELECT rowid, title, text, is_complaint, problem FROM posts WHERE rowid > ? ORDER BY rowid LIMIT ?",
+            [rowid, limit],
+        )
+    )
+
+
+def set_verdicts(db: sqlite_utils.Database, verdicts: list[tuple[int, str | None, int]]) -> None:
+    """Rewrite ``(is_complaint, problem, rowid)`` of stored posts, in one transaction."""
+    with db.atomic():
+        db.conn.executemany("UPDATE posts SET is_complaint = ?, problem = ? WHERE rowid = ?", verdicts)
 
 
 def set_meta(db: sqlite_utils.Database, key: str, value) -> None:

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -43,7 +45,7 @@ from detector import anomaly_windows, match_incidents, nab_raw_score, nab_score,
 from detector.simulate import mention_counts
 from earshot.analysis import covered_days, detect, detector_from_config, service_incidents
 from earshot.config import default_config_path, load_config, with_detector_settings
-from earshot.simulate import write_scenarios
+from earshot.roof.simulate import write_scenarios
 from earshot.store import get_meta, open_db
 
 config = load_config()

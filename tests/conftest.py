@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,6 +24,33 @@ def pytest_configure(config):
 
 
 REPO = Path(__file__).resolve().parent.parent
+# The installed console script, for the tests where a real process matters (serving, SIGKILL).
+EARSHOT = shutil.which("earshot") or str(Path(sys.executable).parent / "earshot")
+
+
+@dataclass
+class Ran:
+    """What a run of the ``earshot`` command did."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def earshot(*args, input=None, env=None) -> Ran:
+    """Run ``earshot ARGS`` in this process (click's CliRunner), stdout and stderr apart.
+
+    An exception the command does not turn into a message fails the test,
+    so "no traceback" needs no checking.
+    """
+    from click.testing import CliRunner
+
+    from earshot.roof.cli import cli
+
+    result = CliRunner().invoke(
+        cli, [str(a) for a in args], input=input, env=env, catch_exceptions=False, prog_name="earshot"
+    )
+    return Ran(result.exit_code, result.stdout, result.stderr)
 
 
 def fixture_bytes(name: str) -> bytes:
@@ -45,12 +75,20 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def demo_db(tmp_path_factory) -> Path:
+def classifier():
+    """The trained complaint classifier, built (or loaded from the run's cache) once per session."""
+    from earshot.classifier import default_classifier
+
+    return default_classifier()
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory, classifier) -> Path:
     """The demo database, built once per test session exactly as `earshot demo` builds it."""
-    from earshot.demo import build_demo
+    from earshot.roof.demo import build_demo
 
     path = tmp_path_factory.mktemp("demo") / "demo.db"
-    build_demo(path)
+    build_demo(path, classifier=classifier)
     return path
 
 

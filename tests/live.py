@@ -15,13 +15,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from collectors.collect import classify_posts, collect_all
+from collectors.collect import collect_all
 from collectors.http import HttpClient
-from detector.simulate import SCENARIOS, simulate
 from earshot.analysis import detect
+from earshot.classifier import default_classifier
 from earshot.config import load_config, parse_config
-from earshot.simulate import post_texts
-from earshot.store import open_db, store_posts
+from earshot.ingest import ingest
+from earshot.roof.simulate import post_texts, simulate_scenario
+from earshot.store import open_db
 from tests.emulator import Emulator, Item, config_toml, serve
 
 # Where each simulated source's posts appear, and the config source that reads them.
@@ -64,7 +65,8 @@ class Heard:
 def hear_live(db_path, name: str, seed: int = 0, before="30min", after="60min", step="1min", window=None) -> Heard:
     """Play scenario ``name`` live around its outage (or over ``window``, a
     ``(start, end)`` pair of offsets from the scenario start, for one without)."""
-    posts, labels = simulate(SCENARIOS[name], seed=seed, name=name)
+    posts, labels = simulate_scenario(name, seed=seed)
+    classifier = default_classifier()
     posts["text"] = post_texts(posts, np.random.default_rng(seed))
     if len(labels):
         first = labels.loc[0, "first_complaint"]
@@ -83,7 +85,7 @@ def hear_live(db_path, name: str, seed: int = 0, before="30min", after="60min", 
                 {"source": source_name, "post_id": f"past-{i}", "author": a, "created_at": t.isoformat(), "text": x}
                 for i, a, t, x in zip(group.index, group["author"], group["created_at"], group["text"], strict=True)
             ]
-            store_posts(db, classify_posts(config, config.source(source_name), rows))
+            ingest(db, config, config.source(source_name), rows, classifier)
 
         live = posts[(posts["created_at"] >= start) & (posts["created_at"] < end)]
         alerted_at, collected, clock = None, 0, start
@@ -100,7 +102,7 @@ def hear_live(db_path, name: str, seed: int = 0, before="30min", after="60min", 
                         )
                     ]
                 )
-                reports = collect_all(db, config, client)
+                reports = collect_all(db, config, client, classifier)
                 assert all(r.ok for r in reports), [r.line() for r in reports]
                 collected += sum(r.new for r in reports)
                 _, found = detect(db, config, "chatgpt", until=clock)

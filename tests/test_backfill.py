@@ -16,11 +16,15 @@ import pytest
 from collectors.backfill import BackfillError, BarProgress, LogProgress, backfill
 from collectors.collect import collect_source
 from collectors.http import HttpClient
+from collectors.readers import reader_for
+from detector import RuleComplaintFilter
 from earshot.config import parse_config
 from earshot.store import open_db
+from tests.conftest import EARSHOT
 from tests.emulator import START, Emulator, Item, config_toml, make_corpus, serve
-from tests.test_cli import EARSHOT
 
+# Backfill is about reading and storing: the rules judge posts here, the classifier has its own tests.
+RULES = RuleComplaintFilter()
 DAY = timedelta(days=1)
 SINCE, UNTIL = START, START + 3 * DAY
 PLATFORM_OF = {
@@ -70,12 +74,12 @@ def run(db, config, source, since=SINCE, until=UNTIL, attempts=4, **options):
     source = config.source(source) if isinstance(source, str) else source
     options = {"progress_factory": quiet, "min_interval": 0, **options}
     with client(attempts=attempts) as http:
-        return backfill(db, config, source, http, since, until, **options)
+        return backfill(db, config, reader_for(source, http, config), RULES, since, until, **options)
 
 
 def collect(db, config, name):
     with client() as http:
-        return collect_source(db, config, config.source(name), http)
+        return collect_source(db, config, config.source(name), http, RULES)
 
 
 @pytest.mark.parametrize("name", ["hackernews", "forum", "mastodon", "bluesky", "reddit"])

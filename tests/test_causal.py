@@ -9,7 +9,7 @@ import pytest
 
 from earshot.analysis import detect
 from earshot.config import load_config
-from earshot.simulate import write_scenarios
+from earshot.roof.simulate import write_scenarios
 from earshot.store import open_db
 
 

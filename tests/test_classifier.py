@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
-from collectors.collect import collect_all, post_text
+from collectors.collect import collect_all
 from detector import first_reports
 from detector.complaints import (
     LABELS,
@@ -29,8 +29,9 @@ from earshot.classifier import (
     model_path,
 )
 from earshot.config import parse_config
+from earshot.ingest import post_text
 from earshot.store import load_posts, open_db, store_posts
-from tests.test_cli import earshot
+from tests.conftest import earshot
 from tests.test_collect import fast_client
 
 LANGUAGES = {"en", "es", "de", "fr", "pt", "ja"}
@@ -163,7 +164,7 @@ def test_collectors_store_the_classifiers_verdict(server, tmp_path):
     )
     db = open_db(tmp_path / "earshot.db")
     with fast_client() as client:
-        (report,) = collect_all(db, config, client)
+        (report,) = collect_all(db, config, client, default_classifier())
     assert report.ok and report.new == len(missed)
     stored = load_posts(db)
     expected = default_classifier().verdicts([post_text(row) for row in stored.to_dict("records")])
@@ -266,7 +267,9 @@ def test_detection_counts_unique_reporters_unless_told_not_to(tmp_path):
     store_posts(db, rows)
     services = [{"name": "chatgpt", "terms": ["chatgpt"]}]
     unique = parse_config({"services": services, "sources": [], "detector": {"window": "2D"}})
-    raw = parse_config({"services": services, "sources": [], "detector": {"window": "2D", "unique_reporters": False}})
+    raw = parse_config(
+        {"services": services, "sources": [], "detector": {"window": "2D"}, "counts": {"unique_reporters": False}}
+    )
     assert detect(db, unique, "chatgpt")[1].empty
     (episode,) = detect(db, raw, "chatgpt")[1].itertuples()
     assert episode.first_bucket == flood[0].floor("5min")

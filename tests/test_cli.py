@@ -1,19 +1,15 @@
-"""The CLI through its real entry point: the installed `earshot` script in a subprocess."""
+"""The `earshot` command: in-process through click's CliRunner, and as a real
+process where that matters (the installed script, serving the dashboard)."""
 
 import json
-import os
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import httpx
 import pandas as pd
 import pytest
 
-from tests.conftest import fixture_bytes, wait_until_healthy
+from tests.conftest import EARSHOT, earshot, fixture_bytes, wait_until_healthy
 
-EARSHOT = shutil.which("earshot") or str(Path(sys.executable).parent / "earshot")
 SUBCOMMANDS = [
     "collect",
     "backfill",
@@ -27,19 +23,8 @@ SUBCOMMANDS = [
 ]
 
 
-def earshot(*args, input=None, env=None, timeout=300):
-    return subprocess.run(
-        [EARSHOT, *map(str, args)],
-        input=input,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def test_help_lists_every_subcommand():
-    result = earshot("--help")
+def test_the_installed_script_lists_every_subcommand():
+    result = subprocess.run([EARSHOT, "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     for name in SUBCOMMANDS:
         assert name in result.stdout
@@ -159,7 +144,29 @@ def test_a_bad_config_is_a_clear_error(tmp_path):
     result = earshot("collect", "--config", config, "--db", tmp_path / "x.db")
     assert result.returncode == 1
     assert "unknown kind 'carrier-pigeon'" in result.stderr
-    assert "Traceback" not in result.stderr
+
+
+def test_a_detector_setting_it_does_not_have_is_an_error_that_names_it(tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text('[[services]]\nname = "chatgpt"\nterms = ["chatgpt"]\n\n[detector]\ntreshold = 4\n')
+    result = earshot("detect", "--config", config, "--db", tmp_path / "x.db")
+    assert result.returncode == 1
+    assert "[detector] has no setting 'treshold' (did you mean 'threshold'?)" in result.stderr
+    assert "valid: " in result.stderr and "confirm_threshold" in result.stderr
+
+
+def test_a_counting_setting_under_detector_says_where_it_belongs(tmp_path):
+    config = tmp_path / "old.toml"
+    config.write_text('[detector]\nbucket = "5min"\nthreshold = 5.0\n')
+    result = earshot("detect", "--config", config, "--db", tmp_path / "x.db")
+    assert result.returncode == 1 and "bucket belong(s) in the [counts] table" in result.stderr
+
+
+def test_a_detector_value_that_cannot_work_is_an_error(tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text("[detector]\nthreshold = 9.0\nconfirm_threshold = 8.0\n")
+    result = earshot("evaluate", "--config", config, "--db", tmp_path / "x.db")
+    assert result.returncode == 1 and "need close_threshold <= threshold <= confirm_threshold" in result.stderr
 
 
 def test_backfill_refuses_a_plain_feed_and_dry_runs_a_status_page(tmp_path):

@@ -9,11 +9,14 @@ from collectors.collect import collect_all
 from collectors.feeds import FeedError, parse_feed
 from collectors.http import FetchError, HttpClient
 from collectors.statuspage import status_feed_updates
+from detector import RuleComplaintFilter
 from earshot.config import parse_config
 from earshot.store import get_state, load_incident_updates, load_posts, open_db
 from tests.conftest import fixture_bytes
 
 ATOM = "application/atom+xml"
+# Collecting is about reading and storing: the rules judge posts here, the classifier has its own tests.
+RULES = RuleComplaintFilter()
 HTML_BLOCK_PAGE = b"""<!DOCTYPE html><html><head><title>Blocked - whoa there, pardner!</title></head>
 <body><p>Your request has been blocked due to a network policy.</p></body></html>"""
 
@@ -41,7 +44,7 @@ def collect_once(server, tmp_path, sources, **client_options):
     config = make_config(server, sources)
     db = open_db(tmp_path / "earshot.db")
     with fast_client(**client_options) as client:
-        return db, collect_all(db, config, client)
+        return db, collect_all(db, config, client, RULES)
 
 
 FEEDS = [
@@ -72,8 +75,8 @@ def test_collecting_the_fixture_feeds_twice_stores_each_item_once(server, tmp_pa
     config = make_config(server, FEEDS)
     db = open_db(tmp_path / "earshot.db")
     with fast_client() as client:
-        first = collect_all(db, config, client)
-        second = collect_all(db, config, client)
+        first = collect_all(db, config, client, RULES)
+        second = collect_all(db, config, client, RULES)
 
     assert [r.line() for r in first] == [
         "reddit: 5 new posts, 0 duplicates skipped",
@@ -141,12 +144,12 @@ def test_a_failure_later_keeps_what_was_stored(server, tmp_path):
     config = make_config(server, FEEDS[:1])
     db = open_db(tmp_path / "earshot.db")
     with fast_client() as client:
-        collect_all(db, config, client)
+        collect_all(db, config, client, RULES)
         server.clear()
         server.expect_request("/r/ChatGPT/new/.rss").respond_with_data(
             fixture_bytes("reddit_subreddit_rss.atom.xml")[:3000], content_type=ATOM
         )
-        (report,) = collect_all(db, config, client)
+        (report,) = collect_all(db, config, client, RULES)
     # A truncated body still parses as far as it goes (feedparser is lenient):
     # whatever it yields is a duplicate, and nothing stored is lost.
     assert report.ok and report.new == 0 and "malformed" in report.warning
@@ -172,8 +175,8 @@ def test_conditional_get_sends_validators_and_respects_304(server, tmp_path):
     config = make_config(server, [FEEDS[1]])
     db = open_db(tmp_path / "earshot.db")
     with fast_client() as client:
-        first = collect_all(db, config, client)[0]
-        second = collect_all(db, config, client)[0]
+        first = collect_all(db, config, client, RULES)[0]
+        second = collect_all(db, config, client, RULES)[0]
     assert first.new == 4
     assert second.line() == "mastodon: not modified since last fetch"
     assert get_state(db, "mastodon")["last_modified"] == "Fri, 08 Dec 2023 12:52:54 GMT"
@@ -212,7 +215,10 @@ def test_retries_give_up_with_a_clear_error(server):
 
 
 def test_connection_refused_is_a_clear_error(free_port):
-    with fast_client(attempts=1) as client, pytest.raises(FetchError, match=r"could not connect to http://127\.0\.0\.1"):
+    with (
+        fast_client(attempts=1) as client,
+        pytest.raises(FetchError, match=r"could not connect to http://127\.0\.0\.1"),
+    ):
         client.get(f"http://127.0.0.1:{free_port}/feed")
 
 

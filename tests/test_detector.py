@@ -18,7 +18,8 @@ from detector import (
     official_incidents,
     summarize,
 )
-from detector.simulate import SCENARIOS, daily_rhythm, mention_counts, simulate
+from detector.simulate import daily_rhythm, mention_counts
+from earshot.roof.simulate import simulate_scenario
 
 DAY = 288  # 5-minute buckets
 
@@ -347,6 +348,7 @@ def test_nab_scoring_rewards_early_detection_and_charges_false_alarms():
     index = pd.date_range("2024-01-01", periods=2000, freq="5min", tz="UTC")
     windows = anomaly_windows(index, [index[1000], index[1600]])
     assert len(windows) == 2 and windows[0][0] == index[950]
+
     def flags(*at):
         return pd.Series(np.isin(np.arange(2000), at), index=index)
 
@@ -366,7 +368,7 @@ def test_nab_scoring_rewards_early_detection_and_charges_false_alarms():
 
 
 def test_simulated_scenarios_carry_their_truth():
-    posts, labels = simulate(SCENARIOS["ordinary"], seed=3)
+    posts, labels = simulate_scenario("ordinary", seed=3)
     assert labels.empty
     assert (posts.loc[posts["kind"] == "flood", "author"] == "flooder").sum() == 40
     assert (posts["kind"] == "launch").sum() > 1000 and not posts.loc[posts["kind"] == "launch", "is_complaint"].any()
@@ -374,7 +376,7 @@ def test_simulated_scenarios_carry_their_truth():
         (posts["source"] == "reddit-openai") & posts["created_at"].between("2024-03-06T09:00Z", "2024-03-06T21:00Z")
     ]
     assert gap.empty
-    posts, labels = simulate(SCENARIOS["major"], seed=3)
+    posts, labels = simulate_scenario("major", seed=3)
     (label,) = labels.itertuples()
     assert label.onset == pd.Timestamp("2024-03-12T13:42Z")
     assert label.onset <= label.first_complaint < label.onset + pd.Timedelta(minutes=2)
@@ -385,7 +387,7 @@ def test_the_detector_hears_simulated_outages_and_nothing_else():
     from detector import first_reports
 
     for name, seed in (("ordinary", 4), ("major", 4), ("api-forum", 4)):
-        posts, labels = simulate(SCENARIOS[name], seed=seed)
+        posts, labels = simulate_scenario(name, seed=seed)
         heard = first_reports(posts.assign(author_hash=posts["author"], is_complaint=posts["is_complaint"].astype(int)))
         found = episodes(
             RollingBaselineDetector().fit_predict(

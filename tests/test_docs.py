@@ -3,8 +3,7 @@
 import json
 import re
 
-from tests.conftest import REPO
-from tests.test_cli import earshot
+from tests.conftest import REPO, earshot
 
 
 def readme() -> str:

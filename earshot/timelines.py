@@ -17,12 +17,11 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from earshot.timeutil import utc_iso
+from detector.evaluation import STAGES
 
-from .statuspage import STAGES
+from .config import TIMELINES_CSV
+from .timeutil import utc_iso
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
-TIMELINES_CSV = DATA_DIR / "official-incidents" / "incident_stages.csv"
 COMPONENT_COLUMNS = (
     "ChatGPT",
     "API",

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from .config import ConfigError, default_db_path, load_config
+from earshot import __version__
+from earshot.config import ConfigError, default_db_path, load_config
 
 DEMO_DB = Path("data") / "demo.db"
-APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 
 
 def db_option(default=None):
@@ -44,6 +44,41 @@ config_option = click.option(
 port_option = click.option("--port", default=8501, show_default=True, help="Port to serve the dashboard on.")
 
 
+class Moment(click.ParamType):
+    """An ISO 8601 date or time on the command line, as a UTC datetime (UTC unless it says)."""
+
+    name = "DATE"
+
+    def convert(self, value, param, ctx):
+        from earshot.timeutil import utc_datetime
+
+        if not isinstance(value, str):
+            return value
+        try:
+            return utc_datetime(value)
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO 8601 date or time", param, ctx)
+
+
+class Span(click.ParamType):
+    """A positive time span such as ``6h``, ``2d`` or ``30min``, as a timedelta."""
+
+    name = "SPAN"
+
+    def convert(self, value, param, ctx):
+        import pandas as pd
+
+        if not isinstance(value, str):
+            return value
+        try:
+            span = pd.Timedelta(value).to_pytimedelta()
+        except ValueError:
+            self.fail(f"{value!r} is not a time span like 6h or 2d", param, ctx)
+        if span.total_seconds() <= 0:
+            self.fail("must be longer than zero", param, ctx)
+        return span
+
+
 def _config(path):
     try:
         return load_config(path)
@@ -52,9 +87,17 @@ def _config(path):
 
 
 def _open(db_path):
-    from .store import open_db
+    from earshot.store import open_db
 
     return open_db(db_path or default_db_path())
+
+
+def _classifier(rules: bool = False):
+    """The complaint filter every command that stores or judges posts hands on."""
+    from detector import RuleComplaintFilter
+    from earshot.classifier import default_classifier
+
+    return RuleComplaintFilter() if rules else default_classifier()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -100,21 +143,21 @@ def collect(db_path, config_path, sources, every, timeout, attempts):
       broken: error: got an HTML page ('Just a moment...') instead of a feed
       status: 22 new official updates, 0 duplicates skipped
     """
+
     from collectors.collect import collect_all
     from collectors.http import HttpClient
-
-    from .timeutil import now_iso
+    from earshot.timeutil import now_iso
 
     config = _config(config_path)
     for name in sources:
-        _ = _check(config.source, name)
-    db = _open(db_path)
+        _check(config.source, name)
+    db, classifier = _open(db_path), _classifier()
     with HttpClient(timeout=timeout, attempts=attempts) as client:
         try:
             while True:
                 if every is not None:
                     click.echo(f"-- {now_iso()}", err=True)
-                reports = collect_all(db, config, client, sources=set(sources) or None)
+                reports = collect_all(db, config, client, classifier, sources=set(sources) or None)
                 for report in reports:
                     click.echo(report.line())
                 if every is None:
@@ -133,12 +176,10 @@ def collect(db_path, config_path, sources, every, timeout, attempts):
 @db_option()
 @config_option
 @click.option(
-    "--since", required=True, metavar="DATE", help="Start of the range (ISO 8601 date or time; UTC unless it says)."
+    "--since", required=True, type=Moment(), help="Start of the range (ISO 8601 date or time; UTC unless it says)."
 )
-@click.option("--until", metavar="DATE", help="End of the range, exclusive. Default: today 00:00 UTC.")
-@click.option(
-    "--window", metavar="SPAN", help="Window size, e.g. 6h or 2d. Default: the source's own (1 day for most)."
-)
+@click.option("--until", type=Moment(), help="End of the range, exclusive. Default: today 00:00 UTC.")
+@click.option("--window", type=Span(), help="Window size, e.g. 6h or 2d. Default: the source's own (1 day for most).")
 @click.option(
     "--min-interval",
     type=click.FloatRange(min=0),
@@ -190,27 +231,18 @@ def backfill(source, db_path, config_path, since, until, window, min_interval, a
       statuspage   incidents.json?page=N, or incident.io windows (platform = "incident.io")
       rss          none: a feed only holds its newest entries
     """
-    from collectors.backfill import (
-        BackfillError,
-        BarProgress,
-        LogProgress,
-        load_job,
-        plan_windows,
-    )
+
+    from collectors.backfill import BackfillError, BarProgress, LogProgress, load_job, plan_lines
     from collectors.backfill import backfill as run_backfill
     from collectors.http import HttpClient
     from collectors.readers import reader_for
+    from earshot.timeutil import utc_datetime, utc_iso
 
     config = _config(config_path)
     spec = _check(config.source, source)
-    from .timeutil import utc_iso
-
-    start = _moment(since, "--since")
-    end = _moment(until, "--until") if until else _moment(utc_iso(time.time())[:10], "--until")
-    if start >= end:
-        raise click.BadParameter(f"--since ({utc_iso(start)}) must be before --until ({utc_iso(end)})")
-    size = _span(window) if window else None
-
+    until = until or utc_datetime(utc_iso(time.time())[:10])
+    if since >= until:
+        raise click.BadParameter(f"--since ({utc_iso(since)}) must be before --until ({utc_iso(until)})")
     with HttpClient(timeout=timeout, attempts=attempts, max_wait=300) as client:
         reader = reader_for(spec, client, config)
         if not reader.has_history:
@@ -218,31 +250,24 @@ def backfill(source, db_path, config_path, since, until, window, min_interval, a
                 f"source {source!r} is an {reader.kind} feed, which serves only its newest entries; "
                 "it has no history to backfill"
             )
-        size = size or reader.window
         if dry_run:
-            windows = plan_windows(start, end, size)
-            span = _describe_span(size or (end - start))
-            click.echo(f"{source}: {len(windows)} windows of {span}, {utc_iso(start)}..{utc_iso(end)}")
-            if (db_path or default_db_path()).exists():
-                job = load_job(_open(db_path), source, start, end)
-                if job and not restart:
-                    click.echo(f"{source}: checkpoint: {job.status}, done up to {job.done_until}, {job.new} stored")
-            for planned in windows:
-                click.echo(f"  {planned}")
+            exists = (db_path or default_db_path()).exists()
+            job = load_job(_open(db_path), source, since, until) if exists and not restart else None
+            for line in plan_lines(source, since, until, window or reader.window, job):
+                click.echo(line)
             return
         db = _open(db_path)
-        progress = BarProgress if sys.stderr.isatty() else LogProgress
         try:
             report = run_backfill(
                 db,
                 config,
-                spec,
-                client,
-                start,
-                end,
-                window=size,
-                progress_factory=progress,
+                reader,
+                _classifier(),
+                since,
+                until,
+                window=window,
                 restart=restart,
+                progress_factory=BarProgress if sys.stderr.isatty() else LogProgress,
                 min_interval=min_interval,
             )
         except BackfillError as error:
@@ -272,9 +297,10 @@ def import_incidents(db_path, providers, csv_path):
     The bundled file holds 542 real incidents of OpenAI, Anthropic and
     Character.AI, 2021-2024 (Chu et al., ICPE 2025). Safe to run again.
     """
-    from collectors.timelines import TIMELINES_CSV, read_official_timelines
 
-    from .store import store_incident_updates
+    from earshot.config import TIMELINES_CSV
+    from earshot.store import store_incident_updates
+    from earshot.timelines import read_official_timelines
 
     updates = read_official_timelines(csv_path or TIMELINES_CSV, providers=providers or None)
     new, duplicates = store_incident_updates(_open(db_path), updates)
@@ -306,34 +332,18 @@ def detect(db_path, config_path, services, as_json):
       $ earshot detect --json --db data/demo.db
       {"service": "chatgpt", "level": "confirmed", "start": "2023-11-08T13:45:00+00:00", "confirmed_at": ...}
     """
-    from .analysis import detect as run_detect
-    from .store import replace_alerts
+
+    from earshot.analysis import detect_and_store
+    from earshot.report import episode_line, episode_record
 
     config = _config(config_path)
     db = _open(db_path)
     for service in services or [s.name for s in config.services]:
         _check(config.service, service)
-        _, found = run_detect(db, config, service)
-        replace_alerts(db, service, found)
+        found = detect_and_store(db, config, service)
         for episode in found.itertuples():
-            record = {
-                "service": service,
-                "level": episode.level,
-                "start": _iso(episode.start),
-                "confirmed_at": _iso(episode.confirmed_at),
-                "end": _iso(episode.end),
-                "peak_score": round(float(episode.peak_score), 2),
-                "peak_count": int(episode.peak_count),
-                "sources": list(episode.sources),
-            }
-            if as_json:
-                click.echo(json.dumps(record))
-            else:
-                end = record["end"] or "(open)"
-                click.echo(
-                    f"{service}  {record['level']:<9}  {record['start']} -> {end}  peak score {record['peak_score']:.1f} "
-                    f"({record['peak_count']} complaints/bucket)  sources: {', '.join(record['sources'])}"
-                )
+            record = episode_record(service, episode)
+            click.echo(json.dumps(record) if as_json else episode_line(record))
         if not as_json:
             click.echo(f"{service}: {len(found)} alert episodes", err=True)
 
@@ -355,7 +365,9 @@ def evaluate(db_path, config_path, service, as_json):
     official post: A under 15 min, B under 30, C under 2 h, D under 4 h, F
     beyond; an alert never acknowledged counts 240 min.
     """
-    from .analysis import evaluate as run_evaluate
+
+    from earshot.analysis import evaluate as run_evaluate
+    from earshot.report import evaluation_lines, match_record
 
     config = _config(config_path)
     service = service or config.services[0].name
@@ -363,36 +375,11 @@ def evaluate(db_path, config_path, service, as_json):
     matches, summary = run_evaluate(_open(db_path), config, service)
     if as_json:
         click.echo(json.dumps({"service": service, **summary}))
-        for row in matches.itertuples():
-            click.echo(
-                json.dumps(
-                    {
-                        "incident_id": row.incident_id,
-                        "title": row.title,
-                        "first_official": _iso(row.first_post),
-                        "alert_start": _iso(row.alert_start),
-                        "detected": bool(row.detected),
-                        "lead_minutes": None if not row.detected else round(float(row.lead_minutes), 1),
-                    }
-                )
-            )
+        for match in matches.itertuples():
+            click.echo(json.dumps(match_record(match)))
         return
-    click.echo(f"{'first official post (UTC)':<26} {'alert (UTC)':<20} {'lead':>7}  incident")
-    for row in matches.itertuples():
-        alert = row.alert_start.strftime("%Y-%m-%d %H:%M") if row.detected else "missed"
-        lead = f"{row.lead_minutes:+.0f} min" if row.detected else ""
-        click.echo(f"{row.first_post.strftime('%Y-%m-%d %H:%M'):<26} {alert:<20} {lead:>7}  {row.title}")
-    fmt = lambda v, pct=False: "n/a" if v is None else (f"{v:.0%}" if pct else f"{v:+.1f} min")
-    per_week = summary["false_alarms_per_week"]
-    click.echo(
-        f"\n{service}: {summary['detected']}/{summary['incidents']} incidents detected "
-        f"(recall {fmt(summary['recall'], True)}), {summary['episodes']} episodes "
-        f"(precision {fmt(summary['precision'], True)}), median lead {fmt(summary['median_lead_minutes'])}, "
-        f"90th percentile {fmt(summary['p90_lead_minutes'])}\n"
-        f"false alarms: {summary['false_alarms']} ({'n/a' if per_week is None else f'{per_week:.2f}'} a week); "
-        f"provider grade {summary['grade'] or 'n/a'} (official post on average "
-        f"{'n/a' if summary['mean_ack_delay_minutes'] is None else summary['mean_ack_delay_minutes']} min after the alert)"
-    )
+    for line in evaluation_lines(service, matches, summary):
+        click.echo(line)
 
 
 @cli.command()
@@ -424,17 +411,13 @@ def simulate(db_path, config_path, scenarios, seed, list_only):
       $ earshot simulate --db data/simulated.db
       $ earshot evaluate --db data/simulated.db
     """
-    from detector.simulate import SCENARIOS
 
+    from .scenarios import SCENARIOS, describe
     from .simulate import write_scenarios
 
     if list_only:
-        for name, spec in SCENARIOS.items():
-            kinds = ", ".join(
-                e["type"] + (f" ({e.get('shape', 'abrupt')}, size {e['size']:.3g})" if e["type"] == "outage" else "")
-                for e in spec["events"]
-            )
-            click.echo(f"{name:<14} {spec['days']} days: {kinds}")
+        for name in SCENARIOS:
+            click.echo(describe(name))
         return
     unknown = set(scenarios) - set(SCENARIOS)
     if unknown:
@@ -471,15 +454,11 @@ def classify(rules, reclassify, db_path):
     With --reclassify it rewrites `is_complaint` and `problem` of every post
     already stored, e.g. after the labelled corpus changed.
     """
-    from detector.complaints import RuleComplaintFilter
-
-    from .classifier import default_classifier
-
-    classifier = RuleComplaintFilter() if rules else default_classifier()
+    classifier = _classifier(rules)
     if reclassify:
         from tqdm import tqdm
 
-        from collectors.collect import reclassify_posts
+        from earshot.ingest import reclassify_posts
 
         db = _open(db_path)
         with tqdm(total=db["posts"].count, unit=" posts", disable=not sys.stderr.isatty()) as bar:
@@ -487,9 +466,10 @@ def classify(rules, reclassify, db_path):
         click.echo(f"{total} posts classified again, {changed} changed")
         return
     # Batches keep a pipe fast; a terminal gets each answer as soon as it is typed.
-    batch_size = 1 if sys.stdin.isatty() else 1000
+    stdin = sys.stdin
+    batch_size = 1 if stdin.isatty() else 1000
     batch: list[str] = []
-    for line in sys.stdin:
+    for line in stdin:
         text = line.rstrip("\n")
         if text.strip():
             batch.append(text)
@@ -602,47 +582,8 @@ def _serve(db_path, config_path, port):
     streamlit_cli.main()
 
 
-def _moment(text: str, option: str):
-    """A UTC datetime from an ISO 8601 date or time given on the command line."""
-    from .timeutil import utc_datetime
-
-    try:
-        return utc_datetime(text)
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not an ISO 8601 date or time", param_hint=option) from None
-
-
-def _span(text: str):
-    """A window size such as ``6h``, ``2d`` or ``30min``."""
-    import pandas as pd
-
-    try:
-        span = pd.Timedelta(text).to_pytimedelta()
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a time span like 6h or 2d", param_hint="--window") from None
-    if span.total_seconds() <= 0:
-        raise click.BadParameter("must be longer than zero", param_hint="--window")
-    return span
-
-
-def _describe_span(span) -> str:
-    """``30 days``, ``6 hours``, ``90 minutes``: the largest unit that divides it."""
-    seconds = int(span.total_seconds())
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
-        if seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}{'' if count == 1 else 's'}"
-    return str(span)
-
-
 def _check(lookup, name):
     try:
         return lookup(name)
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
-
-
-def _iso(value):
-    import pandas as pd
-
-    return None if value is None or pd.isna(value) else pd.Timestamp(value).isoformat()

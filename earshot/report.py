@@ -1,0 +1,99 @@
+"""Episodes and evaluations in words and records: one formatter for the CLI and the dashboard.
+
+>>> summary = {"precision": 1.0, "recall": None, "median_lead_minutes": 9.0, "false_alarms_per_week": 0.0}
+>>> summary_text(summary)
+{'precision': '100%', 'recall': 'n/a', 'median_lead_minutes': '+9 min', 'false_alarms_per_week': '0.00'}
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+
+def iso(value) -> str | None:
+    """A time as ISO 8601, or None when there is none.
+
+    >>> iso(pd.Timestamp("2023-11-08T13:45Z")), iso(pd.NaT)
+    ('2023-11-08T13:45:00+00:00', None)
+    """
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).isoformat()
+
+
+def episode_record(service: str, episode) -> dict:
+    """One row of :func:`earshot.analysis.detect`'s episodes as ``earshot detect --json`` prints it."""
+    return {
+        "service": service,
+        "level": episode.level,
+        "start": iso(episode.start),
+        "confirmed_at": iso(episode.confirmed_at),
+        "end": iso(episode.end),
+        "peak_score": round(float(episode.peak_score), 2),
+        "peak_count": int(episode.peak_count),
+        "sources": list(episode.sources),
+    }
+
+
+def episode_line(record: dict) -> str:
+    """An :func:`episode_record` as one line for people.
+
+    >>> episode_line({"service": "chatgpt", "level": "confirmed", "start": "2023-11-08T13:45:00+00:00",
+    ...               "end": None, "peak_score": 300.0, "peak_count": 77, "sources": ["hackernews", "forum"]})
+    'chatgpt  confirmed  2023-11-08T13:45:00+00:00 -> (open)  peak score 300.0 (77 complaints/bucket)  sources: hackernews, forum'
+    """
+    return (
+        f"{record['service']}  {record['level']:<9}  {record['start']} -> {record['end'] or '(open)'}  "
+        f"peak score {record['peak_score']:.1f} ({record['peak_count']} complaints/bucket)  "
+        f"sources: {', '.join(record['sources'])}"
+    )
+
+
+def match_record(match) -> dict:
+    """One row of :func:`detector.match_incidents` as ``earshot evaluate --json`` prints it."""
+    return {
+        "incident_id": match.incident_id,
+        "title": match.title,
+        "first_official": iso(match.first_post),
+        "alert_start": iso(match.alert_start),
+        "detected": bool(match.detected),
+        "lead_minutes": round(float(match.lead_minutes), 1) if match.detected else None,
+    }
+
+
+def evaluation_lines(service: str, matches: pd.DataFrame, summary: dict) -> list[str]:
+    """What ``earshot evaluate`` prints: a line per incident, then the summary."""
+    lines = [f"{'first official post (UTC)':<26} {'alert (UTC)':<20} {'lead':>7}  incident"]
+    for row in matches.itertuples():
+        alert = row.alert_start.strftime("%Y-%m-%d %H:%M") if row.detected else "missed"
+        lead = f"{row.lead_minutes:+.0f} min" if row.detected else ""
+        lines.append(f"{row.first_post.strftime('%Y-%m-%d %H:%M'):<26} {alert:<20} {lead:>7}  {row.title}")
+    return [*lines, "", *summary_lines(service, summary)]
+
+
+def summary_lines(service: str, summary: dict) -> list[str]:
+    """The two closing lines of ``earshot evaluate`` for :func:`detector.summarize`'s figures."""
+    per_week = _or_na(summary["false_alarms_per_week"], "{:.2f}")
+    delay = _or_na(summary["mean_ack_delay_minutes"], "{}")
+    return [
+        f"{service}: {summary['detected']}/{summary['incidents']} incidents detected "
+        f"(recall {_or_na(summary['recall'], '{:.0%}')}), {summary['episodes']} episodes "
+        f"(precision {_or_na(summary['precision'], '{:.0%}')}), "
+        f"median lead {_or_na(summary['median_lead_minutes'], '{:+.1f} min')}, "
+        f"90th percentile {_or_na(summary['p90_lead_minutes'], '{:+.1f} min')}",
+        f"false alarms: {summary['false_alarms']} ({per_week} a week); provider grade {summary['grade'] or 'n/a'} "
+        f"(official post on average {delay} min after the alert)",
+    ]
+
+
+def summary_text(summary: dict) -> dict[str, str]:
+    """The headline figures of :func:`detector.summarize` as the dashboard's metrics show them."""
+    formats = {
+        "precision": "{:.0%}",
+        "recall": "{:.0%}",
+        "median_lead_minutes": "{:+.0f} min",
+        "false_alarms_per_week": "{:.2f}",
+    }
+    return {key: _or_na(summary.get(key), form) for key, form in formats.items()}
+
+
+def _or_na(value, form: str) -> str:
+    return "n/a" if value is None else form.format(value)

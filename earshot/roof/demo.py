@@ -1,0 +1,87 @@
+"""Build the offline demo database: real official timelines, simulated posts.
+
+The official side is real: every OpenAI incident from the bundled timelines.
+The public side is simulated, because no machine here can fetch years of
+posts: for each incident of ``data/demo/incidents.toml``, the days around it
+are one scenario of :func:`detector.simulate.simulate` (ordinary chatter
+with a daily and weekly rhythm on five sources) with one outage starting at
+the incident's real onset (for example 05:42 PT on 2023-11-08, from OpenAI's
+own postmortem). The posts are classified and stored as collected ones are,
+and the database is marked as a demo so the dashboard can say the posts are
+simulated.
+
+>>> incidents = load_incidents()
+>>> incidents[0]["onset"]
+Timestamp('2023-11-08 13:42:00+0000', tz='UTC')
+>>> start, scenario = demo_scenario(incidents[0])
+>>> str(start), scenario["days"], scenario["events"][0]["at"]
+('2023-11-05 00:00:00+00:00', 4, Timedelta('3 days 13:42:00'))
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from detector.simulate import simulate
+from earshot.analysis import detect_and_store
+from earshot.classifier import default_classifier
+from earshot.config import DEMO_INCIDENTS, Config, load_config
+from earshot.store import open_db, set_meta, store_incident_updates
+from earshot.timelines import read_official_timelines
+
+from .scenarios import SOURCE_RATES
+from .simulate import store_simulated
+
+DAYS_BEFORE, DAYS_AFTER = 3, 1
+SEED = 20231108
+
+
+def load_incidents(path: Path = DEMO_INCIDENTS) -> list[dict]:
+    """The incidents the demo simulates, with tz-aware ``onset`` and ``recovered``."""
+    incidents = tomllib.loads(Path(path).read_text(encoding="utf-8"))["incidents"]
+    for incident in incidents:
+        incident["onset"] = pd.Timestamp(incident["onset"])
+        incident["recovered"] = pd.Timestamp(incident["recovered"])
+    return incidents
+
+
+def demo_scenario(incident: dict) -> tuple[pd.Timestamp, dict]:
+    """Where the days around ``incident`` start, and their scenario: one outage
+    from its real onset to its recovery, at its size, where its users complain."""
+    start = incident["onset"].floor("D") - pd.Timedelta(days=DAYS_BEFORE)
+    outage = {
+        "type": "outage",
+        "at": incident["onset"] - start,
+        "minutes": (incident["recovered"] - incident["onset"]).total_seconds() / 60,
+        "size": incident["size"],
+        "mix": incident["sources"],
+        "problems": incident["problems"],
+    }
+    return start, {"days": DAYS_BEFORE + DAYS_AFTER, "events": [outage]}
+
+
+def build_demo(path: str | Path, config: Config | None = None, seed: int = SEED, classifier=None) -> dict:
+    """Create the demo database at ``path``, with its alert episodes detected;
+    return how much it holds."""
+    config = config or load_config()
+    classifier = classifier or default_classifier()
+    db = open_db(path)
+    rng = np.random.default_rng(seed)
+    new_updates, _ = store_incident_updates(db, read_official_timelines(providers=["openai"]))
+    incidents = load_incidents()
+    posts = 0
+    for number, incident in enumerate(incidents):
+        start, scenario = demo_scenario(incident)
+        simulated, _ = simulate(
+            scenario, rates=SOURCE_RATES, seed=seed + number, start=start, name=incident["incident_id"]
+        )
+        posts += store_simulated(db, config, simulated, rng, f"demo{number}", classifier)
+    set_meta(db, "demo", True)
+    for service in config.services:
+        detect_and_store(db, config, service.name)
+    db.close()
+    return {"posts": posts, "official_updates": new_updates, "incidents": len(incidents)}
