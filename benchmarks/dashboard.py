@@ -31,6 +31,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from detector import PROBLEM_TYPES
+from earshot.roof.cli import streamlit_options
 from earshot.roof.scenarios import CHATTER, COMPLAINTS, MODELS
 from earshot.store import open_db, store_incident_updates, store_posts
 from earshot.timelines import read_official_timelines
@@ -160,19 +161,7 @@ def browser_render(db_path: Path | None, page: str, chromium: str) -> tuple[floa
     if db_path is None:  # the floor: a Streamlit page that only writes one line
         floor = Path(tempfile.mkdtemp()) / "floor.py"
         floor.write_text('import streamlit as st\nst.dataframe({"x": [1]})\n')
-        command = [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(floor),
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--browser.gatherUsageStats",
-            "false",
-        ]
+        command = [sys.executable, "-m", "streamlit", "run", str(floor), *streamlit_options(port)]
     else:
         command = [str(Path(sys.executable).parent / "earshot"), "dashboard", "--db", str(db_path), "--port", str(port)]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

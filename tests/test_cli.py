@@ -138,35 +138,26 @@ def test_db_defaults_to_the_environment_variable(server, tmp_path):
     assert db.exists()
 
 
-def test_a_bad_config_is_a_clear_error(tmp_path):
+@pytest.mark.parametrize(
+    ("toml", "says"),
+    [
+        (
+            '[[sources]]\nname = "x"\nkind = "carrier-pigeon"\nurl = "http://127.0.0.1:9/"\n',
+            "unknown kind 'carrier-pigeon'",
+        ),
+        ("[detector]\ntreshold = 4\n", "[detector] has no setting 'treshold' (did you mean 'threshold'?); valid: "),
+        ('[detector]\nbucket = "5min"\n', "bucket belong(s) in the [counts] table"),
+        ("[detector]\nthreshold = 9.0\n", "need close_threshold <= threshold <= confirm_threshold"),
+    ],
+    ids=["unknown kind", "typo", "moved key", "impossible value"],
+)
+@pytest.mark.parametrize("command", ["collect", "detect", "evaluate"])
+def test_a_bad_config_is_a_clear_error(tmp_path, toml, says, command):
     config = tmp_path / "bad.toml"
-    config.write_text('[[sources]]\nname = "x"\nkind = "carrier-pigeon"\nurl = "http://127.0.0.1:9/"\n')
-    result = earshot("collect", "--config", config, "--db", tmp_path / "x.db")
+    config.write_text('[[services]]\nname = "chatgpt"\nterms = ["chatgpt"]\n\n' + toml)
+    result = earshot(command, "--config", config, "--db", tmp_path / "x.db")
     assert result.returncode == 1
-    assert "unknown kind 'carrier-pigeon'" in result.stderr
-
-
-def test_a_detector_setting_it_does_not_have_is_an_error_that_names_it(tmp_path):
-    config = tmp_path / "bad.toml"
-    config.write_text('[[services]]\nname = "chatgpt"\nterms = ["chatgpt"]\n\n[detector]\ntreshold = 4\n')
-    result = earshot("detect", "--config", config, "--db", tmp_path / "x.db")
-    assert result.returncode == 1
-    assert "[detector] has no setting 'treshold' (did you mean 'threshold'?)" in result.stderr
-    assert "valid: " in result.stderr and "confirm_threshold" in result.stderr
-
-
-def test_a_counting_setting_under_detector_says_where_it_belongs(tmp_path):
-    config = tmp_path / "old.toml"
-    config.write_text('[detector]\nbucket = "5min"\nthreshold = 5.0\n')
-    result = earshot("detect", "--config", config, "--db", tmp_path / "x.db")
-    assert result.returncode == 1 and "bucket belong(s) in the [counts] table" in result.stderr
-
-
-def test_a_detector_value_that_cannot_work_is_an_error(tmp_path):
-    config = tmp_path / "bad.toml"
-    config.write_text("[detector]\nthreshold = 9.0\nconfirm_threshold = 8.0\n")
-    result = earshot("evaluate", "--config", config, "--db", tmp_path / "x.db")
-    assert result.returncode == 1 and "need close_threshold <= threshold <= confirm_threshold" in result.stderr
+    assert says in result.stderr
 
 
 def test_backfill_refuses_a_plain_feed_and_dry_runs_a_status_page(tmp_path):

@@ -566,20 +566,13 @@ def _serve(db_path, config_path, port):
     import dashboard.sources
     import dashboard.tuning  # noqa: F401
 
-    sys.argv = [
-        "streamlit",
-        "run",
-        str(APP),
-        "--server.headless",
-        "true",
-        "--server.port",
-        str(port),
-        "--browser.gatherUsageStats",
-        "false",
-        "--client.toolbarMode",
-        "viewer",
-    ]
+    sys.argv = ["streamlit", "run", str(APP), *streamlit_options(port), "--client.toolbarMode", "viewer"]
     streamlit_cli.main()
+
+
+def streamlit_options(port: int) -> list[str]:
+    """``streamlit run`` options that serve headless on ``port`` and phone nothing home."""
+    return ["--server.headless", "true", "--server.port", str(port), "--browser.gatherUsageStats", "false"]
 
 
 def _check(lookup, name):
