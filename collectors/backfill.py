@@ -29,7 +29,7 @@ from earshot.ingest import ingest
 from earshot.store import load_backfill_job, save_backfill_job
 from earshot.timeutil import now_iso, utc_datetime, utc_iso
 
-from .base import NoHistory, Reader, Window
+from .base import Reader, Window
 from .http import FetchError
 
 
@@ -230,11 +230,7 @@ def backfill(
     same range. Raises :class:`BackfillError` on a failure, keeping
     everything stored before it."""
     source = reader.source
-    if not reader.has_history:
-        raise NoHistory(
-            f"source {source.name!r} is an {reader.kind} feed, which serves only its newest entries; "
-            "it has no history to backfill"
-        )
+    reader.require_history()
     if min_interval is not None:
         for host in reader.hosts():
             reader.client.limit_host(host, min_interval)

@@ -117,7 +117,16 @@ class Reader:
         raise NotImplementedError
 
     def history(self, window: Window, cursor) -> Page:
-        raise NoHistory(f"a {self.kind} source serves only its newest entries; it has no history to backfill")
+        self.require_history()
+        raise NotImplementedError
+
+    def require_history(self) -> None:
+        """Raise :class:`NoHistory`, saying why, when this kind cannot be read back in time."""
+        if not self.has_history:
+            raise NoHistory(
+                f"source {self.source.name!r} is an {self.kind} feed, which serves only its newest entries; "
+                "it has no history to backfill"
+            )
 
 
 def secret(name: str) -> str | None:

@@ -20,6 +20,7 @@ import streamlit as st
 from dashboard import data, history, now, sources, tuning
 from dashboard.view import View, collector_running
 from earshot.config import ConfigError, default_db_path
+from earshot.store import data_stamp
 
 PAGES = {"now": now, "history": history, "tuning": tuning, "sources": sources}
 SHARED_KEYS = ("page", "service", "from", "to")
@@ -72,7 +73,7 @@ with st.sidebar:
     service = st.selectbox(
         "Service", service_names, key="service", format_func=lambda name: config.service(name).display_name
     )
-    stamp = data.data_stamp(db)
+    stamp = data_stamp(db)
     first, last = seed_range(data.stored_span(db, db_path, stamp, service))
     chosen = st.date_input(
         "Range (UTC days)",

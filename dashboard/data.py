@@ -2,7 +2,7 @@
 
 Every page asks for aggregates (SQLite does the grouping, see
 :mod:`earshot.aggregates`) and detector runs, cached with ``st.cache_data``.
-Each cached function takes the database's :func:`data_stamp`, so a collector
+Each cached function takes the database's :func:`earshot.store.data_stamp`, so a collector
 storing new posts invalidates exactly what changed and nothing else.
 
 Connections are per browser session and read-only: SQLite objects must not
@@ -40,11 +40,6 @@ def connect(path: str) -> sqlite_utils.Database:
         conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True, check_same_thread=False)
         st.session_state[key] = sqlite_utils.Database(conn)
     return st.session_state[key]
-
-
-def data_stamp(db: sqlite_utils.Database) -> tuple:
-    """Changes whenever anything is stored (:func:`earshot.store.data_stamp`): the cache key."""
-    return store.data_stamp(db)
 
 
 @st.cache_data(**CACHE)

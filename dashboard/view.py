@@ -12,9 +12,8 @@ from urllib.parse import urlencode
 import pandas as pd
 import sqlite_utils
 
-from dashboard import data
 from earshot.config import Config, Service
-from earshot.store import last_activity
+from earshot.store import data_stamp, last_activity
 
 # A collector that stored a fetch (or an error) this recently is running: pages refresh.
 LIVE_WITHIN = pd.Timedelta(minutes=10)
@@ -37,7 +36,7 @@ class View:
     @property
     def stamp(self) -> tuple:
         """Read afresh on every call, so an auto-refresh sees new data."""
-        return data.data_stamp(self.db)
+        return data_stamp(self.db)
 
     @property
     def freq(self) -> str:

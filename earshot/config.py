@@ -95,6 +95,9 @@ class Counts:
         return self.reporter_window if self.unique_reporters else None
 
 
+COUNTS_KEYS = tuple(f.name for f in fields(Counts))
+
+
 @dataclass(frozen=True)
 class Config:
     path: str
@@ -205,7 +208,7 @@ def parse_config(raw: dict, path: str = "<config>") -> Config:
     detector = _table(raw, "detector", path)
     _check_detector_settings(detector, path)
     counts = _table(raw, "counts", path)
-    _check_keys(counts, [f.name for f in fields(Counts)], "[counts]", path)
+    _check_keys(counts, COUNTS_KEYS, "[counts]", path)
     return Config(
         path=path,
         services=tuple(services),
@@ -227,7 +230,7 @@ def _check_detector_settings(settings: dict, path: str) -> None:
     """Every ``[detector]`` key must be a parameter of the detector, and take its value."""
     from detector import RollingBaselineDetector  # pandas and scikit-learn: only when a config is read
 
-    moved = sorted(set(settings) & {f.name for f in fields(Counts)})
+    moved = sorted(set(settings) & set(COUNTS_KEYS))
     if moved:
         raise ConfigError(f"{path}: {', '.join(moved)} belong(s) in the [counts] table, not [detector]")
     _check_keys(settings, sorted(RollingBaselineDetector._get_param_names()), "[detector]", path)
@@ -237,7 +240,7 @@ def _check_detector_settings(settings: dict, path: str) -> None:
         raise ConfigError(f"{path}: [detector]: {error}") from None
 
 
-def _check_keys(table: dict, valid: list[str], where: str, path: str) -> None:
+def _check_keys(table: dict, valid, where: str, path: str) -> None:
     for key in table:
         if key not in valid:
             close = difflib.get_close_matches(key, valid, n=1)

@@ -44,38 +44,49 @@ config_option = click.option(
 port_option = click.option("--port", default=8501, show_default=True, help="Port to serve the dashboard on.")
 
 
-class Moment(click.ParamType):
-    """An ISO 8601 date or time on the command line, as a UTC datetime (UTC unless it says)."""
+class Parsed(click.ParamType):
+    """A command-line value read by :meth:`parse`; a ``ValueError`` becomes click's usage error."""
 
-    name = "DATE"
+    def parse(self, text: str):
+        raise NotImplementedError
 
     def convert(self, value, param, ctx):
-        from earshot.timeutil import utc_datetime
-
         if not isinstance(value, str):
             return value
         try:
-            return utc_datetime(value)
+            return self.parse(value)
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+
+class Moment(Parsed):
+    """An ISO 8601 date or time, as a UTC datetime (UTC unless it says)."""
+
+    name = "DATE"
+
+    def parse(self, text: str):
+        from earshot.timeutil import utc_datetime
+
+        try:
+            return utc_datetime(text)
         except ValueError:
-            self.fail(f"{value!r} is not an ISO 8601 date or time", param, ctx)
+            raise ValueError(f"{text!r} is not an ISO 8601 date or time") from None
 
 
-class Span(click.ParamType):
+class Span(Parsed):
     """A positive time span such as ``6h``, ``2d`` or ``30min``, as a timedelta."""
 
     name = "SPAN"
 
-    def convert(self, value, param, ctx):
+    def parse(self, text: str):
         import pandas as pd
 
-        if not isinstance(value, str):
-            return value
         try:
-            span = pd.Timedelta(value).to_pytimedelta()
+            span = pd.Timedelta(text).to_pytimedelta()
         except ValueError:
-            self.fail(f"{value!r} is not a time span like 6h or 2d", param, ctx)
+            raise ValueError(f"{text!r} is not a time span like 6h or 2d") from None
         if span.total_seconds() <= 0:
-            self.fail("must be longer than zero", param, ctx)
+            raise ValueError("must be longer than zero")
         return span
 
 
@@ -234,6 +245,7 @@ def backfill(source, db_path, config_path, since, until, window, min_interval, a
 
     from collectors.backfill import BackfillError, BarProgress, LogProgress, load_job, plan_lines
     from collectors.backfill import backfill as run_backfill
+    from collectors.base import NoHistory
     from collectors.http import HttpClient
     from collectors.readers import reader_for
     from earshot.timeutil import utc_datetime, utc_iso
@@ -245,11 +257,10 @@ def backfill(source, db_path, config_path, since, until, window, min_interval, a
         raise click.BadParameter(f"--since ({utc_iso(since)}) must be before --until ({utc_iso(until)})")
     with HttpClient(timeout=timeout, attempts=attempts, max_wait=300) as client:
         reader = reader_for(spec, client, config)
-        if not reader.has_history:
-            raise click.ClickException(
-                f"source {source!r} is an {reader.kind} feed, which serves only its newest entries; "
-                "it has no history to backfill"
-            )
+        try:
+            reader.require_history()
+        except NoHistory as error:
+            raise click.ClickException(str(error)) from None
         if dry_run:
             exists = (db_path or default_db_path()).exists()
             job = load_job(_open(db_path), source, since, until) if exists and not restart else None
