@@ -9,6 +9,7 @@ caller hands over.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import sqlite_utils
@@ -18,6 +19,7 @@ from earshot.ingest import ingest
 from earshot.store import get_state, save_state
 from earshot.timeutil import now_iso
 
+from .base import Batch
 from .feeds import FeedError
 from .http import FetchError, HttpClient
 from .readers import reader_for
@@ -68,27 +70,64 @@ def collect_source(
     db: sqlite_utils.Database, config: Config, source: Source, client: HttpClient, classifier
 ) -> SourceReport:
     """Collect one source, recording success or failure in its collector state."""
+    return store_fetched(db, config, fetch_source(config, source, client, get_state(db, source.name)), classifier)
+
+
+@dataclass
+class Fetched:
+    """What one fetch of a source brought back (``batch``), or the one line
+    saying why it could not (``error``); nothing is stored yet."""
+
+    source: Source
+    batch: Batch | None = None
+    error: str | None = None
+    what: str = "posts"
+    seconds: float = 0.0
+
+
+def fetch_source(config: Config, source: Source, client: HttpClient, state: dict, deadline=None) -> Fetched:
+    """Fetch what is new at ``source`` since ``state``, within ``deadline``
+    seconds in all (None: only the client's per-request limits).
+
+    Touches no database, so several sources can be fetched at once on
+    threads while one writer stores what they bring (:func:`store_fetched`).
+    """
+    started = time.monotonic()
+    what = "posts"
     try:
-        report = _collect(db, config, source, client, classifier)
+        with client.deadline(deadline):
+            reader = reader_for(source, client, config)
+            what = reader.what
+            batch = reader.latest(state)
+        return Fetched(source, batch=batch, what=what, seconds=time.monotonic() - started)
     except (FetchError, FeedError) as error:
-        report = SourceReport(source.name, error=str(error))
+        message = str(error)
     except Exception as error:  # a bug or an odd payload must not stop the other sources
-        report = SourceReport(source.name, error=f"{type(error).__name__}: {error}")
+        message = f"{type(error).__name__}: {error}"
+    return Fetched(source, error=message, what=what, seconds=time.monotonic() - started)
+
+
+def store_fetched(db: sqlite_utils.Database, config: Config, fetched: Fetched, classifier) -> SourceReport:
+    """Store a fetch's items and collector state in one transaction, and its
+    success or error in the source's collector state."""
+    name = fetched.source.name
+    batch = fetched.batch
+    if fetched.error is not None:
+        report = SourceReport(name, what=fetched.what, error=fetched.error)
+    elif batch.not_modified:
+        report = SourceReport(name, what=fetched.what, not_modified=True)
+    else:
+        try:
+            with db.atomic():
+                new, duplicates = ingest(db, config, fetched.source, batch.items, classifier)
+                if batch.state:
+                    save_state(db, name, **batch.state)
+            report = SourceReport(name, new=new, duplicates=duplicates, what=fetched.what, warning=batch.warning)
+        except Exception as error:  # an item the store cannot take: this source's turn ends, nothing half-written
+            report = SourceReport(name, what=fetched.what, error=f"{type(error).__name__}: {error}")
     stamp = now_iso()
     if report.ok:
-        save_state(db, source.name, last_ok_at=stamp)
+        save_state(db, name, last_ok_at=stamp)
     else:
-        save_state(db, source.name, last_error=report.error, last_error_at=stamp)
+        save_state(db, name, last_error=report.error, last_error_at=stamp)
     return report
-
-
-def _collect(db, config: Config, source: Source, client: HttpClient, classifier) -> SourceReport:
-    reader = reader_for(source, client, config)
-    batch = reader.latest(get_state(db, source.name))
-    if batch.not_modified:
-        return SourceReport(source.name, not_modified=True)
-    with db.atomic():
-        new, duplicates = ingest(db, config, source, batch.items, classifier)
-        if batch.state:
-            save_state(db, source.name, **batch.state)
-    return SourceReport(source.name, new=new, duplicates=duplicates, what=reader.what, warning=batch.warning)

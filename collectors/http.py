@@ -1,6 +1,7 @@
 """Polite HTTP for every collector: timeouts, a User-Agent naming earshot,
-bounded retries with jittered exponential backoff, Retry-After honoured, and a
-minimum interval between requests to the same host.
+bounded retries with jittered exponential backoff, Retry-After honoured, a
+minimum interval between requests to the same host, and an optional deadline
+for a whole fetch (every request, retry and wait of it), per thread.
 
 >>> client = HttpClient(timeout=5, attempts=2)
 >>> client.user_agent.startswith("earshot/")
@@ -9,6 +10,7 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import re
@@ -90,6 +92,10 @@ def _is_retryable(error: BaseException) -> bool:
     return isinstance(error, (RetryableStatus, httpx.TimeoutException, httpx.TransportError))
 
 
+class DeadlineExceeded(Exception):
+    """The fetch's deadline passed before the request could finish."""
+
+
 class HttpClient:
     """An ``httpx.Client`` wrapped with earshot's manners.
 
@@ -119,9 +125,11 @@ class HttpClient:
             headers={"User-Agent": user_agent},
             follow_redirects=True,
         )
-        self._last_request: dict[str, float] = {}
+        # Per host, the earliest moment its next request may start.
+        self._next_slot: dict[str, float] = {}
         self._host_intervals: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._local = threading.local()
 
     def limit_host(self, url: str, min_interval: float) -> None:
         """Space requests to ``url``'s host at least ``min_interval`` seconds apart.
@@ -145,6 +153,29 @@ class HttpClient:
     def __exit__(self, *exc):
         self.close()
 
+    @contextlib.contextmanager
+    def deadline(self, seconds: float | None):
+        """Bound everything this thread fetches inside the block to ``seconds``
+        in all: reads, retries and waits (a body that drips a byte at a time
+        cannot outlast it). ``None``: no deadline.
+
+        >>> with HttpClient().deadline(20) as client:
+        ...     0 < client.remaining() <= 20
+        True
+        """
+        before = getattr(self._local, "deadline", None)
+        self._local.deadline = None if seconds is None else time.monotonic() + seconds
+        self._local.seconds = seconds
+        try:
+            yield self
+        finally:
+            self._local.deadline = before
+
+    def remaining(self) -> float | None:
+        """Seconds left before this thread's deadline (None: no deadline)."""
+        deadline = getattr(self._local, "deadline", None)
+        return None if deadline is None else deadline - time.monotonic()
+
     def get(self, url: str, *, params: dict | None = None, headers: dict | None = None) -> httpx.Response:
         """GET ``url``; return a 2xx or 304 response, or raise :class:`FetchError`."""
         return self.request("GET", url, params=params, headers=headers)
@@ -157,7 +188,7 @@ class HttpClient:
     def request(self, method: str, url: str, **kwargs) -> httpx.Response:
         """Send a request with retries; keyword arguments go to ``httpx.Client.request``."""
         retrying = Retrying(
-            stop=stop_after_attempt(self.attempts),
+            stop=stop_after_attempt(self.attempts) | self._wait_passes_deadline,
             wait=_WaitRetryAfterOrBackoff(self.backoff, self.max_wait),
             retry=retry_if_exception(_is_retryable),
             reraise=True,
@@ -166,33 +197,81 @@ class HttpClient:
             response = retrying(self._send_once, method, url, kwargs)
         except RetryableStatus as error:
             raise FetchError(
-                f"{_describe(error.response)} from {url} (gave up after {self.attempts} attempts)",
+                f"{_describe(error.response)} from {url} (gave up after {self._attempts_made(retrying)})",
                 error.response,
             ) from None
+        except DeadlineExceeded:
+            raise FetchError(f"{url} did not answer within the fetch's {self._local.seconds:g}s deadline") from None
         except httpx.TimeoutException:
-            raise FetchError(f"timed out after {self.timeout:g}s fetching {url} ({self.attempts} attempts)") from None
+            remaining = self.remaining()
+            if remaining is not None and remaining < self.timeout:  # the deadline cut the last read short
+                raise FetchError(f"{url} did not answer within the fetch's {self._local.seconds:g}s deadline") from None
+            raise FetchError(
+                f"timed out after {self.timeout:g}s fetching {url} ({self._attempts_made(retrying)})"
+            ) from None
         except httpx.TransportError as error:
             raise FetchError(f"could not connect to {url}: {error}") from None
         if response.status_code >= 400:
             raise FetchError(f"{_describe(response)} from {url}", response)
         return response
 
+    def _wait_passes_deadline(self, retry_state) -> bool:
+        """tenacity stop: the next wait would end after this thread's deadline."""
+        remaining = self.remaining()
+        return remaining is not None and retry_state.upcoming_sleep >= remaining
+
+    def _attempts_made(self, retrying) -> str:
+        """ "3 attempts", and why no more were made when the deadline stopped them."""
+        attempts = retrying.statistics.get("attempt_number", self.attempts)
+        if attempts < self.attempts:
+            return f"{attempts} attempts; the next would pass the fetch's {self._local.seconds:g}s deadline"
+        return f"{attempts} attempts"
+
     def _send_once(self, method, url, kwargs) -> httpx.Response:
         self._wait_for_host(url)
-        response = self._client.request(method, url, **kwargs)
+        remaining = self.remaining()
+        if remaining is None:
+            response = self._client.request(method, url, **kwargs)
+        else:
+            response = self._read_before_deadline(method, url, kwargs)
         if response.status_code in RETRY_STATUSES:
             raise RetryableStatus(response)
         return response
 
+    def _read_before_deadline(self, method, url, kwargs) -> httpx.Response:
+        """The response, its body streamed so that the deadline is checked between chunks."""
+        remaining = self.remaining()
+        if remaining <= 0:
+            raise DeadlineExceeded
+        timeout = httpx.Timeout(min(self.timeout, remaining))
+        with self._client.stream(method, url, timeout=timeout, **kwargs) as streamed:
+            chunks = []
+            for chunk in streamed.iter_bytes():
+                chunks.append(chunk)
+                if self.remaining() <= 0:
+                    raise DeadlineExceeded
+            # The body is decoded already: the new response must not decode it again.
+            headers = [
+                (k, v) for k, v in streamed.headers.multi_items() if k not in ("content-encoding", "content-length")
+            ]
+            return httpx.Response(
+                streamed.status_code, headers=headers, content=b"".join(chunks), request=streamed.request
+            )
+
     def _wait_for_host(self, url: str) -> None:
+        # Book the host's next slot under the lock and sleep outside it, so a
+        # thread waiting for one host never holds up requests to another.
         host = urlsplit(url).netloc
         interval = self._host_intervals.get(host, self.min_interval)
         with self._lock:
-            last = self._last_request.get(host)
             now = time.monotonic()
-            if last is not None and now - last < interval:
-                time.sleep(interval - (now - last))
-            self._last_request[host] = time.monotonic()
+            start = max(now, self._next_slot.get(host, now))
+            self._next_slot[host] = start + interval
+        remaining = self.remaining()
+        if remaining is not None and start - now >= remaining:
+            raise DeadlineExceeded
+        if start > now:
+            time.sleep(start - now)
 
 
 def json_body(response: httpx.Response):

@@ -1,13 +1,17 @@
-"""Sources: is each source being read? Its last successful fetch, its last
-error, how many posts an hour it brings, and whether a backfill is filling it in.
+"""Sources: is `earshot watch` running? Is each source being read? Its last
+successful fetch, its last error, how many posts an hour it brings, and
+whether a backfill is filling it in.
 """
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import data
 from dashboard.view import View, collector_running
+from earshot.report import watch_state
+from earshot.store import load_heartbeat, outbox_backlog
 
 TITLE = "Sources"
 QUERY_KEYS = ()
@@ -17,6 +21,7 @@ LIVE = True
 def render(view: View) -> None:
     st.title("Sources")
     health = data.source_health(view.db, view.db_path, view.stamp, view.config_path)
+    watch_banner(view)
     live = collector_running(view.db)
     if live is not None:
         st.success(
@@ -56,3 +61,17 @@ def render(view: View) -> None:
         mime="text/csv",
         key="sources_csv",
     )
+
+
+def watch_banner(view: View) -> None:
+    """Whether `earshot watch` is running on this database, and notifications it could not deliver yet."""
+    # Read afresh on each render (a row or two): the heartbeat moves every few seconds.
+    state, line = watch_state(load_heartbeat(view.db), pd.Timestamp.now(tz="UTC"), view.config.watch.stale_after)
+    if state == "never":
+        return
+    text = line.removeprefix("watch: ")
+    show = {"running": st.success, "stale": st.error, "stopped": st.info}[state]
+    show(f"earshot watch is {text}" if state == "running" else f"earshot watch: {text}", icon=":material/radar:")
+    for channel in outbox_backlog(view.db) if view.db["deliveries"].exists() else []:
+        error = f" (last error: {channel['last_error']})" if channel["last_error"] else ""
+        st.warning(f"{channel['pending']} notification(s) waiting for {channel['notifier']!r}{error}.")

@@ -54,7 +54,6 @@ def detect(db: sqlite_utils.Database, config: Config, service: str, since=None, 
     :meth:`RollingBaselineDetector.fit_predict` and one row per episode, with
     the ``sources`` whose complaints fell inside it.
     """
-    freq = config.counts.bucket
     detector = detector or detector_from_config(config)
     if since is None:
         complaints = post_span(db, service, complaints_only=True)
@@ -64,14 +63,32 @@ def detect(db: sqlite_utils.Database, config: Config, service: str, since=None, 
         until = span[1] + pd.Timedelta(seconds=1) if span else None
     if since is None or until is None or pd.Timestamp(since) >= pd.Timestamp(until):
         return pd.DataFrame(), episodes(pd.DataFrame()).assign(sources=[])
-    counts = complaint_counts(db, service, freq, since, until, reporter_window=config.counts.window)
-    names = service_sources(config, service)
-    names += sorted(set(counts.columns) - set(names))
-    counts = counts.reindex(columns=names, fill_value=0)
+    counts = service_counts(db, config, service, since, until, configured_only=False)
     result = detector.fit_predict(without_gaps(counts, source_days(db, service, since, until)))
     found = episodes(result)
     found["sources"] = [heard_from(counts, row) for row in found.itertuples()]
     return result, found
+
+
+def service_counts(
+    db: sqlite_utils.Database, config: Config, service: str, since, until, configured_only: bool = True
+) -> pd.DataFrame:
+    """Complaints of ``service`` per bucket, one column per configured source
+    (then, unless ``configured_only``, any other source that complained),
+    counted as ``[counts]`` says.
+
+    Counting starts a reporter window before ``since`` and is cut at
+    ``since``, so counts read in pieces add up to counts read at once.
+    """
+    freq, window = config.counts.bucket, config.counts.window
+    since = pd.Timestamp(since)
+    early = since - pd.Timedelta(window) if window else since
+    counts = complaint_counts(db, service, freq, early, until, reporter_window=window)
+    counts = counts[counts.index >= since.floor(freq)]
+    names = service_sources(config, service)
+    if not configured_only:
+        names += sorted(set(counts.columns) - set(names))
+    return counts.reindex(columns=names, fill_value=0)
 
 
 def detect_and_store(db: sqlite_utils.Database, config: Config, service: str) -> pd.DataFrame:

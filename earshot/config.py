@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
+from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -98,6 +100,163 @@ class Counts:
 COUNTS_KEYS = tuple(f.name for f in fields(Counts))
 
 
+# Seconds between two polls of a source when neither it nor [watch] says.
+POLL_SECONDS = {"statuspage": 60, "rss": 300, "mastodon": 120}
+DEFAULT_POLL_SECONDS = 60
+# What a watch reports, in the order an episode goes through them.
+EVENTS = ("opened", "confirmed", "acknowledged", "reminder", "resolved", "silence_ended")
+NOTIFY_LEVELS = ("possible", "confirmed")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class Watch:
+    """``[watch]``: how ``earshot watch`` polls, and what it says.
+
+    ``interval`` and ``deadline`` are seconds (a source's own ``interval`` /
+    ``deadline`` come first); ``remind_every`` is minutes (0: no reminders);
+    ``settle`` is how long after a bucket ends it is taken as complete (None:
+    the slowest of the service's sources' interval plus deadline); ``stale_after``
+    is how old the last pass may be before ``earshot status`` says watch is down.
+    """
+
+    interval: float | None = None
+    deadline: float | None = None
+    remind_every: float = 0.0
+    settle: float | None = None
+    stale_after: float = 300.0
+    dashboard_url: str = "http://localhost:8501"
+
+    def interval_for(self, source: Source) -> float:
+        """Seconds between two polls of ``source``.
+
+        >>> Watch().interval_for(Source("status", "statuspage", url="x")), Watch(interval=30).interval_for(
+        ...     Source("hn", "hackernews", options={"interval": 10}))
+        (60, 10.0)
+        """
+        if "interval" in source.options:
+            return float(source.options["interval"])
+        if self.interval is not None:
+            return float(self.interval)
+        return POLL_SECONDS.get(source.kind, DEFAULT_POLL_SECONDS)
+
+    def deadline_for(self, source: Source) -> float:
+        """Seconds one whole fetch of ``source`` may take: its own ``deadline``,
+        else ``[watch] deadline``, else its interval, at most a minute."""
+        if "deadline" in source.options:
+            return float(source.options["deadline"])
+        if self.deadline is not None:
+            return float(self.deadline)
+        return min(self.interval_for(source), 60.0)
+
+
+WATCH_KEYS = tuple(f.name for f in fields(Watch))
+
+
+@dataclass(frozen=True)
+class Notifier:
+    """A ``[[notify]]`` entry: where events go, and which ones.
+
+    ``url`` is an Apprise URL (``kind = "apprise"``, the default) or, for
+    ``kind = "webhook"``, an http(s) address that receives each event as JSON.
+    ``${NAME}`` in it is replaced by the environment variable at send time,
+    so secrets stay out of the file. Empty ``services`` / ``events``: all.
+    """
+
+    name: str
+    url: str
+    kind: str = "apprise"
+    services: tuple[str, ...] = ()
+    min_level: str = "possible"
+    events: tuple[str, ...] = ()
+    # Seconds between two messages on this channel (chat services rate-limit).
+    min_interval: float = 2.0
+
+    def wants(self, event: str, service: str, level: str) -> bool:
+        """Whether an ``event`` of an episode of ``service``, at ``level``, goes to this channel.
+
+        >>> pager = Notifier("pager", "json://x", min_level="confirmed", events=("confirmed", "resolved"))
+        >>> pager.wants("confirmed", "chatgpt", "confirmed"), pager.wants("opened", "chatgpt", "possible")
+        (True, False)
+        """
+        if self.services and service not in self.services:
+            return False
+        if self.events and event not in self.events:
+            return False
+        return event == "silence_ended" or NOTIFY_LEVELS.index(level) >= NOTIFY_LEVELS.index(self.min_level)
+
+    def address(self) -> str:
+        """``url`` with every ``${NAME}`` replaced from the environment.
+
+        >>> os.environ["EARSHOT_DOCTEST_TOKEN"] = "s3cret"
+        >>> Notifier("chat", "json://example.com/${EARSHOT_DOCTEST_TOKEN}").address()
+        'json://example.com/s3cret'
+        >>> Notifier("chat", "json://example.com/${EARSHOT_NOT_SET}").address()
+        Traceback (most recent call last):
+        ...
+        earshot.config.ConfigError: notify 'chat': environment variable EARSHOT_NOT_SET is not set
+        """
+
+        def value(match):
+            name = match.group(1)
+            if not os.environ.get(name):
+                raise ConfigError(f"notify {self.name!r}: environment variable {name} is not set")
+            return os.environ[name]
+
+        return ENV_REFERENCE.sub(value, self.url)
+
+    def secrets(self) -> list[str]:
+        """The values of the environment variables ``url`` refers to (to blank them out of any text)."""
+        return [os.environ[name] for name in ENV_REFERENCE.findall(self.url) if os.environ.get(name)]
+
+
+NOTIFY_KEYS = tuple(f.name for f in fields(Notifier))
+ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class Silence:
+    """A ``[[silence]]`` quiet window: events inside it are held, and one
+    message says what was held when it ends.
+
+    Either ``start`` / ``end`` (ISO 8601, or TOML datetimes), or a weekly
+    schedule: ``days`` (default every day) with ``from`` and ``to`` times of
+    day in UTC (``to`` before ``from`` runs past midnight).
+
+    >>> night = Silence("maintenance", days=("sat",), from_=time(22), to=time(6))
+    >>> night.end_of(datetime(2024, 1, 6, 23, 0, tzinfo=UTC))      # a Saturday, 23:00
+    datetime.datetime(2024, 1, 7, 6, 0, tzinfo=datetime.timezone.utc)
+    >>> night.end_of(datetime(2024, 1, 7, 7, 0, tzinfo=UTC)) is None
+    True
+    """
+
+    name: str
+    services: tuple[str, ...] = ()
+    start: datetime | None = None
+    end: datetime | None = None
+    days: tuple[str, ...] = WEEKDAYS
+    from_: time | None = None
+    to: time | None = None
+
+    def end_of(self, moment: datetime, service: str | None = None) -> datetime | None:
+        """When the window holding ``moment`` ends, or None when ``moment`` (for ``service``) is outside it."""
+        if service is not None and self.services and service not in self.services:
+            return None
+        if self.start is not None:
+            return self.end if self.start <= moment < self.end else None
+        # The window that began yesterday may still be running today.
+        for day in (moment.date() - timedelta(days=1), moment.date()):
+            if WEEKDAYS[day.weekday()] not in self.days:
+                continue
+            begins = datetime.combine(day, self.from_, tzinfo=UTC)
+            ends = datetime.combine(day, self.to, tzinfo=UTC)
+            if ends <= begins:
+                ends += timedelta(days=1)
+            if begins <= moment < ends:
+                return ends
+        return None
+
+
 @dataclass(frozen=True)
 class Config:
     path: str
@@ -108,6 +267,9 @@ class Config:
     counts: Counts = Counts()
     # [dashboard] settings, e.g. refresh_seconds.
     dashboard: dict = field(default_factory=dict)
+    watch: Watch = Watch()
+    notify: tuple[Notifier, ...] = ()
+    silences: tuple[Silence, ...] = ()
 
     def service(self, name: str) -> Service:
         for service in self.services:
@@ -209,6 +371,8 @@ def parse_config(raw: dict, path: str = "<config>") -> Config:
     _check_detector_settings(detector, path)
     counts = _table(raw, "counts", path)
     _check_keys(counts, COUNTS_KEYS, "[counts]", path)
+    watch = _table(raw, "watch", path)
+    _check_keys(watch, WATCH_KEYS, "[watch]", path)
     return Config(
         path=path,
         services=tuple(services),
@@ -216,7 +380,77 @@ def parse_config(raw: dict, path: str = "<config>") -> Config:
         detector=detector,
         counts=Counts(**counts),
         dashboard=_table(raw, "dashboard", path),
+        watch=Watch(**watch),
+        notify=tuple(_notifier(entry, i, service_names, path) for i, entry in enumerate(raw.get("notify", []))),
+        silences=tuple(_silence(entry, i, service_names, path) for i, entry in enumerate(raw.get("silence", []))),
     )
+
+
+def _notifier(entry: dict, i: int, service_names: set[str], path: str) -> Notifier:
+    where = f"{path}: [[notify]] #{i + 1}"
+    _check_keys(entry, NOTIFY_KEYS, "[[notify]]", path)
+    url = _required(entry, "url", where)
+    kind = entry.get("kind", "apprise")
+    if kind not in ("apprise", "webhook"):
+        raise ConfigError(f"{where}: kind must be 'apprise' or 'webhook', got {kind!r}")
+    if kind == "webhook" and not url.startswith(("http://", "https://")):
+        raise ConfigError(f"{where}: a webhook url must start with http:// or https://")
+    name = entry.get("name") or f"notify #{i + 1} ({url.split(':', 1)[0]})"
+    services = _names(entry.get("services", []), service_names, "service", where)
+    events = _names(entry.get("events", []), set(EVENTS), "event", where)
+    level = entry.get("min_level", "possible")
+    if level not in NOTIFY_LEVELS:
+        raise ConfigError(f"{where}: min_level must be one of {', '.join(NOTIFY_LEVELS)}, got {level!r}")
+    return Notifier(name, url, kind, services, level, events, float(entry.get("min_interval", 2.0)))
+
+
+def _silence(entry: dict, i: int, service_names: set[str], path: str) -> Silence:
+    where = f"{path}: [[silence]] #{i + 1}"
+    _check_keys(entry, ("name", "services", "start", "end", "days", "from", "to"), "[[silence]]", path)
+    name = entry.get("name") or f"silence #{i + 1}"
+    services = _names(entry.get("services", []), service_names, "service", where)
+    if "start" in entry or "end" in entry:
+        start, end = (_moment(entry.get(key), key, where) for key in ("start", "end"))
+        if start >= end:
+            raise ConfigError(f"{where}: start must be before end")
+        return Silence(name, services, start=start, end=end)
+    if "from" not in entry or "to" not in entry:
+        raise ConfigError(f"{where}: needs start and end, or from and to (times of day, UTC)")
+    days = tuple(str(d).lower()[:3] for d in entry.get("days", WEEKDAYS))
+    _names(list(days), set(WEEKDAYS), "day", where)
+    return Silence(
+        name, services, days=days, from_=_time_of_day(entry["from"], where), to=_time_of_day(entry["to"], where)
+    )
+
+
+def _names(values, known: set[str], what: str, where: str) -> tuple[str, ...]:
+    if isinstance(values, str):
+        values = [values]
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown {what} {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    return tuple(values)
+
+
+def _moment(value, key: str, where: str) -> datetime:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=value.tzinfo or UTC).astimezone(UTC)
+    if isinstance(value, date):
+        return datetime.combine(value, time(), tzinfo=UTC)
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise ConfigError(f"{where}: {key} must be an ISO 8601 time, got {value!r}") from None
+    return moment.replace(tzinfo=moment.tzinfo or UTC).astimezone(UTC)
+
+
+def _time_of_day(value, where: str) -> time:
+    if isinstance(value, time):
+        return value
+    try:
+        return time.fromisoformat(str(value))
+    except ValueError:
+        raise ConfigError(f'{where}: from and to must be times of day like "22:00", got {value!r}') from None
 
 
 def _table(raw: dict, name: str, path: str) -> dict:

@@ -97,3 +97,46 @@ def summary_text(summary: dict) -> dict[str, str]:
 
 def _or_na(value, form: str) -> str:
     return "n/a" if value is None else form.format(value)
+
+
+def watch_state(heartbeat: dict | None, now: pd.Timestamp, stale_after: float) -> tuple[str, str]:
+    """Whether ``earshot watch`` is running on a database, from its heartbeat:
+    ``(state, line)``, state one of ``running``, ``stale``, ``stopped``, ``never``.
+
+    >>> beat = {"pid": 7, "host": "box", "last_pass_at": "2024-01-01T10:00:00+00:00", "stopped_at": None,
+    ...         "passes": 42, "started_at": "2024-01-01T09:00:00+00:00"}
+    >>> watch_state(beat, pd.Timestamp("2024-01-01T10:00:20Z"), stale_after=300)
+    ('running', 'watch: running (pid 7 on box), last pass 20 s ago, 42 passes since 2024-01-01 09:00 UTC')
+    >>> watch_state(beat, pd.Timestamp("2024-01-01T11:00:00Z"), stale_after=300)[1]
+    'watch: stale: last pass 60 min ago (2024-01-01 10:00 UTC), more than 300 s; is it still running?'
+    """
+    if heartbeat is None:
+        return "never", "watch: has never run on this database (`earshot watch` starts it)"
+    last = pd.Timestamp(heartbeat["last_pass_at"])
+    age = (now - last).total_seconds()
+    if heartbeat.get("stopped_at"):
+        return "stopped", f"watch: stopped at {pd.Timestamp(heartbeat['stopped_at']):%Y-%m-%d %H:%M} UTC"
+    if age > stale_after:
+        return "stale", (
+            f"watch: stale: last pass {ago(age)} ago ({last:%Y-%m-%d %H:%M} UTC), "
+            f"more than {stale_after:g} s; is it still running?"
+        )
+    return "running", (
+        f"watch: running (pid {heartbeat['pid']} on {heartbeat['host']}), last pass {ago(age)} ago, "
+        f"{heartbeat['passes']} passes since {pd.Timestamp(heartbeat['started_at']):%Y-%m-%d %H:%M} UTC"
+    )
+
+
+def ago(seconds: float) -> str:
+    """A duration as people say it.
+
+    >>> ago(12.4), ago(600), ago(7200), ago(200000)
+    ('12 s', '10 min', '2.0 h', '2.3 days')
+    """
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200 - 1:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"

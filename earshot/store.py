@@ -9,6 +9,11 @@ Tables:
 - ``alerts``: alert episodes found by ``earshot detect`` (tier and confirmation time included).
 - ``backfill_jobs``: per source and range, how far a backfill got.
 - ``meta``: key/value facts about the database (for example that it is a demo).
+- ``watch_episodes``, ``events``, ``deliveries``: what ``earshot watch`` saw
+  happen to each episode, every event it recorded, and each event's delivery
+  to each notifier (the outbox: written in the same transaction as the event).
+- ``detector_states``: per service, the watch's incremental detector state.
+- ``watch_heartbeat``: when the watch last passed, and how each source fared.
 
 This module owns every table: all of earshot's SQL is here and in
 :mod:`earshot.aggregates`. Writes are idempotent: storing the same rows
@@ -146,6 +151,80 @@ def m005_covering_indexes(db: sqlite_utils.Database) -> None:
     # Per source: its newest post, and whether it stored anything on a given day.
     db["posts"].create_index(
         ["source", "created_at", "service"], index_name="idx_posts_source_created_at", if_not_exists=True
+    )
+
+
+@migrations()
+def m006_watch(db: sqlite_utils.Database) -> None:
+    db["watch_episodes"].create(
+        {
+            "id": str,
+            "service": str,
+            "first_bucket": str,
+            "start": str,
+            "level": str,
+            "confirmed_at": str,
+            "end": str,
+            "acknowledged_at": str,
+            "official": str,
+            "lead_minutes": float,
+            "reminders": int,
+            "last_reminder_at": str,
+            "peak_score": float,
+            "peak_count": int,
+            "reports": int,
+            "expected": float,
+            "sources": str,
+            "updated_at": str,
+        },
+        pk="id",
+    )
+    db["watch_episodes"].create_index(["service", "end"])
+    # One row per event; ``key`` (episode/event[/n]) makes recording it twice impossible.
+    db["events"].create(
+        {
+            "id": int,
+            "key": str,
+            "episode": str,
+            "service": str,
+            "event": str,
+            "level": str,
+            "created_at": str,
+            "payload": str,
+        },
+        pk="id",
+    )
+    db["events"].create_index(["key"], unique=True)
+    db["deliveries"].create(
+        {
+            "event_id": int,
+            "notifier": str,
+            "status": str,
+            "attempts": int,
+            "next_attempt_at": str,
+            "held_until": str,
+            "last_error": str,
+            "delivered_at": str,
+        },
+        pk=("event_id", "notifier"),
+        foreign_keys=[("event_id", "events", "id")],
+    )
+    db["deliveries"].create_index(["notifier", "status", "next_attempt_at"])
+    db["detector_states"].create(
+        {"service": str, "fingerprint": str, "settled_until": str, "state": bytes, "updated_at": str}, pk="service"
+    )
+    db["watch_heartbeat"].create(
+        {
+            "name": str,
+            "pid": int,
+            "host": str,
+            "started_at": str,
+            "last_pass_at": str,
+            "stopped_at": str,
+            "passes": int,
+            "sources": str,
+        },
+        pk="name",
     )
 
 
@@ -419,3 +498,241 @@ def load_alerts(db: sqlite_utils.Database, service: str | None = None) -> pd.Dat
         frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
     frame["sources"] = frame["sources"].map(json.loads)
     return frame
+
+
+# -- earshot watch: episodes, events and their outbox ------------------------------
+
+
+def open_watch_episode(db: sqlite_utils.Database, service: str) -> dict | None:
+    """The episode of ``service`` the watch has open (at most one), or None."""
+    rows = list(db["watch_episodes"].rows_where("service = ? AND [end] IS NULL", [service], order_by="start desc"))
+    return _episode_row(rows[0]) if rows else None
+
+
+def load_watch_episodes(db: sqlite_utils.Database, service: str | None = None) -> list[dict]:
+    """Every episode the watch has seen, oldest first."""
+    where, params = ("service = ?", [service]) if service else (None, [])
+    return [_episode_row(row) for row in db["watch_episodes"].rows_where(where, params, order_by="start")]
+
+
+def _episode_row(row: dict) -> dict:
+    return {**row, "sources": json.loads(row["sources"] or "[]"), "official": json.loads(row["official"] or "null")}
+
+
+def record_episode_events(
+    db: sqlite_utils.Database, episode: dict, events: list[dict], deliveries: list[dict]
+) -> list[int]:
+    """Store an episode's new state, its new events and their deliveries in
+    one transaction, so an event can be neither lost nor recorded twice;
+    return the ids of the events that were new.
+
+    Each event is ``{"key", "event", "level", "created_at", "payload"}``; each
+    delivery ``{"key", "notifier", "status", "held_until"}`` names its event by key.
+    """
+    row = {
+        **episode,
+        "sources": json.dumps(episode.get("sources", [])),
+        "official": json.dumps(episode.get("official")),
+        "updated_at": now_iso(),
+    }
+    new_ids = {}
+    with db.atomic():
+        db["watch_episodes"].upsert(row, pk="id")
+        for event in events:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO events (key, episode, service, event, level, created_at, payload)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    event["key"],
+                    episode["id"],
+                    episode["service"],
+                    event["event"],
+                    event["level"],
+                    event["created_at"],
+                    json.dumps(event["payload"]),
+                ],
+            )
+            if cursor.rowcount:
+                new_ids[event["key"]] = cursor.lastrowid
+        for delivery in deliveries:
+            if delivery["key"] in new_ids:
+                db.execute(
+                    "INSERT INTO deliveries (event_id, notifier, status, attempts, next_attempt_at, held_until)"
+                    " VALUES (?, ?, ?, 0, ?, ?)",
+                    [
+                        new_ids[delivery["key"]],
+                        delivery["notifier"],
+                        delivery["status"],
+                        delivery.get("next_attempt_at"),
+                        delivery.get("held_until"),
+                    ],
+                )
+    return list(new_ids.values())
+
+
+def due_deliveries(db: sqlite_utils.Database, notifier: str, now, limit: int = 20) -> list[dict]:
+    """Deliveries to ``notifier`` to send at ``now``, in the order their events
+    happened, each with its event (``event``, ``episode``, ``service``, ``payload``).
+
+    A channel's messages keep their order: while its oldest waiting delivery
+    is backing off after a failure, the ones after it wait too.
+    """
+    rows = db.execute(
+        "SELECT d.event_id, d.notifier, d.attempts, d.next_attempt_at, e.key, e.event, e.episode, e.service,"
+        " e.level, e.payload FROM deliveries d JOIN events e ON e.id = d.event_id"
+        " WHERE d.notifier = ? AND d.status = 'pending' ORDER BY d.event_id LIMIT ?",
+        [notifier, limit],
+    ).fetchall()
+    columns = ["event_id", "notifier", "attempts", "next_attempt_at", "key", "event", "episode", "service", "level"]
+    due = []
+    for row in rows:
+        if row[3] is not None and row[3] > utc_iso(now):
+            break
+        due.append({**dict(zip(columns, row[:-1], strict=True)), "payload": json.loads(row[-1])})
+    return due
+
+
+def mark_delivered(db: sqlite_utils.Database, event_id: int, notifier: str, at) -> None:
+    with db.atomic():
+        db.execute(
+            "UPDATE deliveries SET status = 'delivered', delivered_at = ?, attempts = attempts + 1, last_error = NULL"
+            " WHERE event_id = ? AND notifier = ?",
+            [utc_iso(at), event_id, notifier],
+        )
+
+
+def mark_failed(db: sqlite_utils.Database, event_id: int, notifier: str, error: str, retry_at) -> None:
+    """Record a failed attempt; the delivery stays pending until ``retry_at``."""
+    with db.atomic():
+        db.execute(
+            "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?"
+            " WHERE event_id = ? AND notifier = ?",
+            [error, utc_iso(retry_at), event_id, notifier],
+        )
+
+
+def held_deliveries_ending(db: sqlite_utils.Database, now) -> list[dict]:
+    """Held deliveries whose quiet window has ended by ``now``, oldest first."""
+    rows = db.execute(
+        "SELECT d.event_id, d.notifier, d.held_until, e.event, e.episode, e.service, e.level, e.created_at"
+        " FROM deliveries d JOIN events e ON e.id = d.event_id"
+        " WHERE d.status = 'held' AND d.held_until <= ? ORDER BY d.event_id",
+        [utc_iso(now)],
+    ).fetchall()
+    columns = ["event_id", "notifier", "held_until", "event", "episode", "service", "level", "created_at"]
+    return [dict(zip(columns, row, strict=True)) for row in rows]
+
+
+def release_held(db: sqlite_utils.Database, held: list[dict], event: dict, notifier: str) -> None:
+    """Mark ``held`` deliveries as told by one ``silence_ended`` ``event``,
+    recorded (with its pending delivery to ``notifier``) in the same transaction."""
+    with db.atomic():
+        cursor = db.execute(
+            "INSERT OR IGNORE INTO events (key, episode, service, event, level, created_at, payload)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                event["key"],
+                None,
+                event.get("service"),
+                "silence_ended",
+                None,
+                event["created_at"],
+                json.dumps(event["payload"]),
+            ],
+        )
+        if cursor.rowcount:
+            db.execute(
+                "INSERT INTO deliveries (event_id, notifier, status, attempts) VALUES (?, ?, 'pending', 0)",
+                [cursor.lastrowid, notifier],
+            )
+        db.conn.executemany(
+            "UPDATE deliveries SET status = 'held-told' WHERE event_id = ? AND notifier = ?",
+            [(row["event_id"], row["notifier"]) for row in held],
+        )
+
+
+def load_events(db: sqlite_utils.Database, notifier: str | None = None) -> list[dict]:
+    """Every recorded event with its delivery status (per notifier), oldest first."""
+    sql = (
+        "SELECT e.id, e.key, e.episode, e.service, e.event, e.level, e.created_at, d.notifier, d.status,"
+        " d.attempts, d.delivered_at, d.last_error FROM events e LEFT JOIN deliveries d ON d.event_id = e.id"
+    )
+    params = []
+    if notifier is not None:
+        sql += " WHERE d.notifier = ?"
+        params.append(notifier)
+    columns = [
+        "id",
+        "key",
+        "episode",
+        "service",
+        "event",
+        "level",
+        "created_at",
+        "notifier",
+        "status",
+        "attempts",
+        "delivered_at",
+        "last_error",
+    ]
+    return [dict(zip(columns, row, strict=True)) for row in db.execute(sql + " ORDER BY e.id", params).fetchall()]
+
+
+def outbox_backlog(db: sqlite_utils.Database) -> list[dict]:
+    """Per notifier: deliveries still pending, the oldest one's event time, and the last error."""
+    rows = db.execute(
+        "SELECT d.notifier, count(*), min(e.created_at), max(d.attempts),"
+        " (SELECT last_error FROM deliveries x WHERE x.notifier = d.notifier AND x.status = 'pending'"
+        "  AND x.last_error IS NOT NULL ORDER BY x.event_id DESC LIMIT 1)"
+        " FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.status = 'pending' GROUP BY d.notifier"
+    ).fetchall()
+    columns = ["notifier", "pending", "oldest", "attempts", "last_error"]
+    return [dict(zip(columns, row, strict=True)) for row in rows]
+
+
+def sample_complaints(db: sqlite_utils.Database, service: str, since, until, limit: int = 3) -> list[dict]:
+    """The first ``limit`` complaints of ``service`` in ``[since, until)``: ``source``, ``created_at``, ``text``."""
+    rows = db.execute(
+        "SELECT source, created_at, coalesce(nullif(title, ''), text) FROM posts"
+        " WHERE service = ? AND is_complaint = 1 AND created_at >= ? AND created_at < ? ORDER BY created_at LIMIT ?",
+        [service, utc_iso(since), utc_iso(until), limit],
+    ).fetchall()
+    return [{"source": source, "created_at": created, "text": text or ""} for source, created, text in rows]
+
+
+# -- earshot watch: detector state and heartbeat ------------------------------------
+
+
+def load_detector_state(db: sqlite_utils.Database, service: str) -> dict | None:
+    rows = list(db["detector_states"].rows_where("service = ?", [service]))
+    return rows[0] if rows else None
+
+
+def save_detector_state(db: sqlite_utils.Database, service: str, fingerprint: str, settled_until, state: bytes) -> None:
+    db["detector_states"].upsert(
+        {
+            "service": service,
+            "fingerprint": fingerprint,
+            "settled_until": utc_iso(settled_until),
+            "state": state,
+            "updated_at": now_iso(),
+        },
+        pk="service",
+    )
+
+
+def save_heartbeat(db: sqlite_utils.Database, **fields) -> None:
+    """Update the watch's heartbeat row (``sources`` as a dict by source name)."""
+    if "sources" in fields:
+        fields["sources"] = json.dumps(fields["sources"])
+    db["watch_heartbeat"].upsert({"name": "watch", **fields}, pk="name")
+
+
+def load_heartbeat(db: sqlite_utils.Database) -> dict | None:
+    """The watch's last heartbeat (None: watch never ran on this database)."""
+    if not db["watch_heartbeat"].exists():  # a read-only view of a database older than watch
+        return None
+    rows = list(db["watch_heartbeat"].rows_where("name = 'watch'"))
+    if not rows:
+        return None
+    return {**rows[0], "sources": json.loads(rows[0]["sources"] or "{}")}

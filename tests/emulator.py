@@ -598,6 +598,34 @@ class Emulator:
             incidents.append(incident)
         return incidents[::-1]  # newest first, as the API lists them
 
+    def post_update(self, incident_id: str, name: str, stage: str, at: datetime) -> None:
+        """Post one official update (``investigating``, ``resolved``...) to an
+        incident, opening it if new: what a provider's status page does live."""
+        template = _template("openai_status_api_v2_incidents.excerpt.json")["incidents"][0]
+        with self._lock:
+            incident = next((i for i in self.incidents if i["id"] == incident_id), None)
+            if incident is None:
+                incident = {
+                    **copy.deepcopy(template),
+                    "id": incident_id,
+                    "name": name,
+                    "created_at": _iso(at),
+                    "incident_updates": [],
+                }
+                self.incidents.insert(0, incident)
+            update = {
+                **template["incident_updates"][0],
+                "id": f"{incident_id}-{len(incident['incident_updates'])}",
+                "incident_id": incident_id,
+                "status": stage,
+                "body": f"{name}: {stage}",
+                "created_at": _iso(at),
+                "display_at": _iso(at),
+                "updated_at": _iso(at),
+            }
+            incident["incident_updates"].insert(0, update)
+            incident.update(status=stage, updated_at=_iso(at), resolved_at=_iso(at) if stage == "resolved" else None)
+
     def statuspage_incidents(self, request: Request) -> Response:
         page = int(request.args.get("page", 1))
         return _json({"page": {"id": "emulated"}, "incidents": self.incidents[(page - 1) * 10 : page * 10]})

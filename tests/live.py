@@ -17,10 +17,12 @@ import pandas as pd
 
 from collectors.collect import collect_all
 from collectors.http import HttpClient
+from detector.simulate import simulate
 from earshot.analysis import detect
 from earshot.classifier import default_classifier
 from earshot.config import load_config, parse_config
 from earshot.ingest import ingest
+from earshot.roof.scenarios import SOURCE_RATES
 from earshot.roof.simulate import post_texts, simulate_scenario
 from earshot.store import open_db
 from tests.emulator import Emulator, Item, config_toml, serve
@@ -36,16 +38,51 @@ PLATFORM = {
 SOURCE = {"reddit": "reddit", "hn": "hackernews", "discourse": "forum", "mastodon": "mastodon"}
 
 
-def live_config(base: str):
-    """The emulator's sources that `collect` reads live here, polled with no
-    pause, and the bundled detector settings."""
-    config = parse_config(tomllib.loads(config_toml(base)), "live.toml")
+def live_config(base: str, keep: tuple[str, ...] = (), extra: str = ""):
+    """The emulator's sources that `collect` reads live here (and those named
+    in ``keep``), polled with no pause, the bundled detector settings, and the
+    TOML ``extra`` ([watch], [[notify]]...) on top."""
+    config = parse_config(tomllib.loads(config_toml(base) + extra), "live.toml")
     sources = tuple(
         replace(source, options={**source.options, "min_interval": 0})
         for source in config.sources
-        if source.name in SOURCE.values()
+        if source.name in SOURCE.values() or source.name in keep
     )
     return replace(config, sources=sources, detector=dict(load_config().detector))
+
+
+def scenario_posts(name: str, seed: int, start: pd.Timestamp | None = None):
+    """A simulated scenario's posts, worded, and its outage labels (days of
+    plain chatter from ``start`` for ``name = "chatter:3"``)."""
+    if name.startswith("chatter:"):
+        days = float(name.split(":")[1])
+        posts, labels = simulate({"days": days, "events": []}, rates=SOURCE_RATES, seed=seed, start=start)
+    else:
+        posts, labels = simulate_scenario(name, seed=seed, **({"start": start} if start is not None else {}))
+    posts["text"] = post_texts(posts, np.random.default_rng(seed))
+    return posts, labels
+
+
+def store_past(db, config, posts: pd.DataFrame, classifier) -> None:
+    """Store ``posts`` as a backfill would have left them, each under the config source that reads its platform."""
+    for source_name, group in posts.groupby(posts["source"].map(PLATFORM).map(SOURCE)):
+        rows = [
+            {"source": source_name, "post_id": f"past-{i}", "author": a, "created_at": t.isoformat(), "text": x}
+            for i, a, t, x in zip(group.index, group["author"], group["created_at"], group["text"], strict=True)
+        ]
+        ingest(db, config, config.source(source_name), rows, classifier)
+
+
+def publish(emulator: Emulator, posts: pd.DataFrame) -> None:
+    """Make ``posts`` appear on the emulated platforms, each on its own."""
+    emulator.extend(
+        [
+            Item(len(emulator.corpus) + n, t.to_pydatetime(), a, x, n % 2 == 0, PLATFORM[s])
+            for n, (t, a, x, s) in enumerate(
+                zip(posts["created_at"], posts["author"], posts["text"], posts["source"], strict=True)
+            )
+        ]
+    )
 
 
 @dataclass
@@ -65,9 +102,8 @@ class Heard:
 def hear_live(db_path, name: str, seed: int = 0, before="30min", after="60min", step="1min", window=None) -> Heard:
     """Play scenario ``name`` live around its outage (or over ``window``, a
     ``(start, end)`` pair of offsets from the scenario start, for one without)."""
-    posts, labels = simulate_scenario(name, seed=seed)
+    posts, labels = scenario_posts(name, seed)
     classifier = default_classifier()
-    posts["text"] = post_texts(posts, np.random.default_rng(seed))
     if len(labels):
         first = labels.loc[0, "first_complaint"]
         start, end = first.floor("min") - pd.Timedelta(before), first + pd.Timedelta(after)
@@ -79,13 +115,7 @@ def hear_live(db_path, name: str, seed: int = 0, before="30min", after="60min", 
     with serve(emulator) as base:
         config = live_config(base)
         db = open_db(db_path)
-        past = posts[posts["created_at"] < start]
-        for source_name, group in past.groupby(past["source"].map(PLATFORM).map(SOURCE)):
-            rows = [
-                {"source": source_name, "post_id": f"past-{i}", "author": a, "created_at": t.isoformat(), "text": x}
-                for i, a, t, x in zip(group.index, group["author"], group["created_at"], group["text"], strict=True)
-            ]
-            ingest(db, config, config.source(source_name), rows, classifier)
+        store_past(db, config, posts[posts["created_at"] < start], classifier)
 
         live = posts[(posts["created_at"] >= start) & (posts["created_at"] < end)]
         alerted_at, collected, clock = None, 0, start
@@ -93,14 +123,8 @@ def hear_live(db_path, name: str, seed: int = 0, before="30min", after="60min", 
         with HttpClient(timeout=10, attempts=2, min_interval=0) as client:
             while clock < end:
                 clock += pd.Timedelta(step)
-                now = live[(live["created_at"] >= clock - pd.Timedelta(step)) & (live["created_at"] < clock)]
-                emulator.extend(
-                    [
-                        Item(len(emulator.corpus) + n, t.to_pydatetime(), a, x, n % 2 == 0, PLATFORM[s])
-                        for n, (t, a, x, s) in enumerate(
-                            zip(now["created_at"], now["author"], now["text"], now["source"], strict=True)
-                        )
-                    ]
+                publish(
+                    emulator, live[(live["created_at"] >= clock - pd.Timedelta(step)) & (live["created_at"] < clock)]
                 )
                 reports = collect_all(db, config, client, classifier)
                 assert all(r.ok for r in reports), [r.line() for r in reports]

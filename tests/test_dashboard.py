@@ -327,6 +327,44 @@ def test_sources_shows_fetches_errors_rates_and_backfills(monkeypatch, collectin
     assert any("Now and Sources refresh every 30 s" in c.value for c in app.sidebar.caption)
 
 
+def test_sources_says_whether_watch_is_running_and_what_it_could_not_deliver(monkeypatch, collecting_db):
+    from earshot.store import open_db, record_episode_events, save_heartbeat
+
+    db = open_db(collecting_db)
+    now = pd.Timestamp.now(tz="UTC")
+    save_heartbeat(
+        db,
+        pid=4242,
+        host="box",
+        started_at=(now - pd.Timedelta("2h")).isoformat(),
+        last_pass_at=(now - pd.Timedelta("3s")).isoformat(),
+        passes=1207,
+        sources={},
+        stopped_at=None,
+    )
+    episode = {"id": "chatgpt-x", "service": "chatgpt", "start": now.isoformat(), "end": None, "sources": []}
+    event = {
+        "key": "chatgpt-x/opened",
+        "event": "opened",
+        "level": "possible",
+        "created_at": now.isoformat(),
+        "payload": {},
+    }
+    record_episode_events(db, episode, [event], [{"key": event["key"], "notifier": "ops-webhook", "status": "pending"}])
+    db.execute("UPDATE deliveries SET last_error = 'HTTP 503 Service Unavailable'")
+    db.conn.commit()
+    app = run_app(monkeypatch, collecting_db, page="sources")
+    running = app.success[0].value
+    assert running.startswith("earshot watch is running (pid 4242 on box), last pass ") and "1207 passes" in running
+    assert "1 notification(s) waiting for 'ops-webhook' (last error: HTTP 503 Service Unavailable)." in [
+        w.value for w in app.warning
+    ]
+
+    save_heartbeat(db, last_pass_at=(now - pd.Timedelta("1h")).isoformat())
+    app = run_app(monkeypatch, collecting_db, page="sources")
+    assert app.error[0].value.startswith("earshot watch: stale: last pass 60 min ago")
+
+
 def test_sources_says_when_nothing_is_collecting(monkeypatch, demo_db):
     app = run_app(monkeypatch, demo_db, page="sources")
     assert "No collector has stored a fetch" in app.warning[0].value

@@ -103,6 +103,14 @@ def _open(db_path):
     return open_db(db_path or default_db_path())
 
 
+def _open_existing(db_path):
+    """The database at ``db_path``, refusing to create one (a typo must not look like an empty database)."""
+    path = Path(db_path or default_db_path())
+    if not path.exists():
+        raise click.ClickException(f"no database at {path}: run `earshot collect` or `earshot watch` first")
+    return _open(path)
+
+
 def _classifier(rules: bool = False):
     """The complaint filter every command that stores or judges posts hands on."""
     from detector import RuleComplaintFilter
@@ -124,6 +132,9 @@ def cli():
       earshot collect --every 60                    poll every configured source each minute
       earshot detect --json                         alert episodes, one JSON object per line
       earshot evaluate                              alerts against the official incident timeline
+    Unattended:
+      earshot watch                                 poll, detect and notify ([[notify]] in the config)
+      earshot status                                is watch running, is every source healthy (exit 0)
     """
 
 
@@ -497,6 +508,210 @@ def _print_verdicts(classifier, texts: list[str]) -> None:
 
     for text, record in zip(texts, verdict_records(classifier.verdicts(texts)), strict=True):
         click.echo(json.dumps({**record, "text": text}, ensure_ascii=False))
+
+
+@cli.command()
+@db_option()
+@config_option
+@click.option("--once", is_flag=True, help="One pass: fetch every source, detect, send what is due, and exit.")
+@click.option("--timeout", type=float, default=15.0, show_default=True, help="Seconds before one request gives up.")
+def watch(db_path, config_path, once, timeout):
+    """Run unattended: poll, detect, and notify people once per event.
+
+    Each source is polled on its own `interval` (seconds: the source's own,
+    else [watch] interval, else 60; 120 for Mastodon, 300 for plain feeds),
+    concurrently, each fetch bounded by its `deadline`, so a stalled source
+    never delays the others. Detection advances incrementally from state kept
+    in the database (rebuilt when [detector] settings change).
+
+    \b
+    Events, each recorded once in the database with its deliveries (the outbox):
+      opened        a possible outage: the score reached [detector] threshold
+      confirmed     it held, or reached confirm_threshold
+      acknowledged  the provider's first official post for it (earshot's lead, in minutes)
+      reminder      every [watch] remind_every minutes while it lasts (0: never)
+      resolved      the detector closed the episode
+    They go to every [[notify]] entry that wants them: Apprise URLs (Slack,
+    Discord, Teams, ntfy, email, json://...) or `kind = "webhook"` (one JSON
+    POST per event). [[silence]] windows hold events and sum them up when they end.
+
+    A heartbeat is stored each pass: `earshot status` reads it. SIGTERM or
+    Ctrl-C finishes the current write, sends what is due (10 s at most),
+    and exits 0. Killed outright, it resumes on restart: nothing recorded is
+    lost, nothing delivered is sent again.
+
+    \b
+    Example:
+      $ earshot watch --config my.toml
+      2024-03-04 10:00:01 watching 7 sources for chatgpt
+      2024-03-04 10:42:05 chatgpt-20240304T1040Z: opened (possible, peak score 6.1)
+      2024-03-04 10:42:06 notify 'ops-webhook': delivered opened of chatgpt-20240304T1040Z
+    """
+    import logging
+    import signal
+    import threading
+
+    from collectors.http import HttpClient
+    from earshot.notify import Sender
+
+    from .watch import Watcher
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%Y-%m-%d %H:%M:%S")
+    config = _config(config_path)
+    with HttpClient(timeout=timeout, attempts=3) as client:
+        try:
+            watcher = Watcher(db_path or default_db_path(), config, _classifier(), client=client)
+        except ConfigError as error:
+            raise click.ClickException(str(error)) from None
+        sender = Sender(watcher.db_path, config.notify)
+        if once:
+            for report in watcher.pass_once():
+                click.echo(report.line())
+            for name, key, error in sender.deliver_due():
+                click.echo(f"notify {name!r}: {key}: {'delivered' if error is None else 'failed: ' + error}")
+            return
+        stop = threading.Event()
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, lambda *_: stop.set())
+        sender.start()
+        watcher.run(stop, wake=sender.wake)
+        sender.stop(grace=10.0)
+
+
+@cli.command()
+@db_option()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of lines.")
+def status(db_path, config_path, as_json):
+    """Say whether watch is running and every source and channel is healthy.
+
+    For cron, systemd and container health checks, the exit status says it:
+
+    \b
+      0  watch passed within [watch] stale_after seconds, every source's
+         last fetch worked, no notification is waiting after a failure
+      1  a source's last fetch failed, or a channel keeps failing
+      3  watch is not running: never started, stopped, or stale
+
+    \b
+    Example:
+      $ earshot status
+      watch: running (pid 4242 on box), last pass 3 s ago, 1207 passes since 2024-03-04 10:00 UTC
+      hackernews        ok       last fetch 41 s ago
+      openai-forum      failing  since 10:41 UTC: HTTP 503 Service Unavailable from ... (last ok 10:39 UTC)
+      open episodes: chatgpt-20240304T1040Z (confirmed since 10:42 UTC, peak score 12.3)
+      notifications: 'ops-webhook' 2 waiting, last error: HTTP 503 Service Unavailable
+    """
+    import pandas as pd
+
+    from earshot.report import ago, watch_state
+    from earshot.store import collector_states, load_heartbeat, load_watch_episodes, outbox_backlog
+
+    db = _open_existing(db_path)
+    config = _config(config_path)
+    now = pd.Timestamp.now(tz="UTC")
+    heartbeat = load_heartbeat(db)
+    state, line = watch_state(heartbeat, now, config.watch.stale_after)
+    states = collector_states(db)
+    names = list(heartbeat["sources"]) if heartbeat else [s.name for s in config.sources]
+    sources = []
+    for name in names:
+        row = states.get(name, {})
+        ok_at, error_at = row.get("last_ok_at"), row.get("last_error_at")
+        failing = bool(error_at) and (not ok_at or error_at > ok_at)
+        sources.append(
+            {
+                "source": name,
+                "ok": not failing and bool(ok_at),
+                "failing": failing,
+                "last_ok_at": ok_at,
+                "last_error": row.get("last_error") if failing else None,
+                "last_error_at": error_at,
+            }
+        )
+    episodes = [e for e in load_watch_episodes(db) if e["end"] is None]
+    backlog = outbox_backlog(db)
+    troubled = [b for b in backlog if b["last_error"]]
+    code = 3 if state != "running" else 1 if any(s["failing"] for s in sources) or troubled else 0
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "watch": state,
+                    "line": line,
+                    "heartbeat": heartbeat
+                    and {
+                        k: heartbeat[k] for k in ("pid", "host", "started_at", "last_pass_at", "stopped_at", "passes")
+                    },
+                    "sources": sources,
+                    "open_episodes": episodes,
+                    "notifications": backlog,
+                    "exit": code,
+                }
+            )
+        )
+        sys.exit(code)
+    click.echo(line)
+    width = max((len(s["source"]) for s in sources), default=6) + 2
+    for source in sources:
+        if source["failing"]:
+            since = pd.Timestamp(source["last_error_at"])
+            last_ok = f" (last ok {pd.Timestamp(source['last_ok_at']):%H:%M} UTC)" if source["last_ok_at"] else ""
+            detail = f"failing  since {since:%H:%M} UTC: {source['last_error']}{last_ok}"
+        elif source["last_ok_at"]:
+            detail = f"ok       last fetch {ago((now - pd.Timestamp(source['last_ok_at'])).total_seconds())} ago"
+        else:
+            detail = "never fetched"
+        click.echo(f"{source['source']:<{width}}{detail}")
+    if episodes:
+        click.echo(
+            "open episodes: "
+            + "; ".join(
+                f"{e['id']} ({e['level']} since {pd.Timestamp(e['start']):%H:%M} UTC, peak score {e['peak_score']:.1f})"
+                for e in episodes
+            )
+        )
+    for channel in backlog:
+        error = f", last error: {channel['last_error']}" if channel["last_error"] else ""
+        click.echo(f"notifications: {channel['notifier']!r} {channel['pending']} waiting{error}")
+    sys.exit(code)
+
+
+@cli.command()
+@config_option
+@click.option("--test", "send_test_message", is_flag=True, help="Send one test message to every channel.")
+def notify(config_path, send_test_message):
+    """List the configured notification channels, or --test them.
+
+    With --test, each [[notify]] entry gets one test message (a webhook a
+    JSON object with "event": "test"); one line per channel says whether it
+    went through. Exits 1 when any failed. URLs are never printed: they may
+    hold secrets (write them as ${ENV_VAR} in the config).
+
+    \b
+    Example:
+      $ earshot notify --test --config my.toml
+      ops-webhook: ok
+      team-chat: failed: Apprise could not deliver
+    """
+    from earshot.notify import send_test
+
+    config = _config(config_path)
+    if not config.notify:
+        raise click.ClickException(f"{config.path} has no [[notify]] entries")
+    if not send_test_message:
+        for notifier in config.notify:
+            wants = ", ".join(notifier.events) or "every event"
+            services = ", ".join(notifier.services) or "every service"
+            click.echo(f"{notifier.name}: {notifier.kind}, {wants} of {services}, from {notifier.min_level}")
+        return
+    failed = 0
+    for notifier in config.notify:
+        error = send_test(notifier)
+        failed += error is not None
+        click.echo(f"{notifier.name}: {'ok' if error is None else 'failed: ' + error}")
+    if failed:
+        sys.exit(1)
 
 
 @cli.command()

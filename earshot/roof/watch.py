@@ -1,0 +1,469 @@
+"""``earshot watch``: poll every source on its own interval, detect as posts
+arrive, record each episode's events once, and hand them to the senders.
+
+One :class:`Watcher` per database. Each pass:
+
+1. starts a fetch for every source that is due and not already being
+   fetched, each on its own thread and bounded by its deadline (a stalled
+   source never holds up the others);
+2. stores what the finished fetches brought, on this thread (one writer);
+3. when anything new was stored or time has moved on, advances each
+   service's detector from its persisted state by the buckets that have
+   settled (:meth:`RollingBaselineDetector.update`, not a refit) and scores
+   the newest, unsettled buckets on a copy; a state whose detector settings
+   no longer match the config is rebuilt from the stored history;
+4. turns the episode changes into events (:mod:`earshot.events`) and writes
+   them, with one delivery per channel that wants them, in the transaction
+   that records the episode's new state (the outbox);
+5. tells the channels of quiet windows that ended, and stores a heartbeat.
+
+A :class:`earshot.notify.Sender` delivers the outbox on its own threads.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import os
+import pickle
+import queue
+import socket
+import threading
+import time
+from dataclasses import asdict
+
+import pandas as pd
+
+from collectors.collect import Fetched, fetch_source, store_fetched
+from collectors.http import HttpClient
+from earshot.aggregates import source_days
+from earshot.analysis import detector_from_config, service_counts, service_incidents, service_sources, without_gaps
+from earshot.config import Config, ConfigError
+from earshot.events import (
+    acknowledgment,
+    event_key,
+    event_payload,
+    lead_minutes,
+    provisional_reports,
+    reminder_due,
+    track,
+)
+from earshot.notify import utc_now
+from earshot.report import iso
+from earshot.store import (
+    collector_states,
+    get_state,
+    held_deliveries_ending,
+    load_detector_state,
+    load_incident_updates,
+    open_db,
+    open_watch_episode,
+    post_span,
+    record_episode_events,
+    release_held,
+    sample_complaints,
+    save_detector_state,
+    save_heartbeat,
+)
+
+log = logging.getLogger("earshot.watch")
+# State format: bump when what is pickled changes shape.
+STATE_VERSION = 1
+# Detection runs at least this often with nothing new, for reminders, acknowledgments and settling.
+DETECT_EVERY = pd.Timedelta("30s")
+HEARTBEAT_EVERY = 5.0
+
+
+class Watcher:
+    """Watch the sources and services of ``config`` into the database at ``db_path``.
+
+    ``clock`` returns the current UTC time (tests pass their own, to replay a
+    day in seconds); ``classifier`` judges posts as :func:`earshot.ingest.ingest` does.
+    """
+
+    def __init__(self, db_path, config: Config, classifier, client: HttpClient | None = None, clock=utc_now):
+        self.db_path = db_path
+        self.config = config
+        self.classifier = classifier
+        self.client = client or HttpClient(timeout=15.0, attempts=3)
+        self.clock = clock
+        self.db = open_db(db_path)
+        self.step = pd.Timedelta(config.counts.bucket)
+        self.results: queue.Queue[Fetched] = queue.Queue()
+        self.in_flight: dict[str, pd.Timestamp] = {}
+        self.next_due: dict[str, pd.Timestamp] = {}
+        self.passes = 0
+        self.started_at = iso(clock())
+        self._detected_at: pd.Timestamp | None = None
+        self._heartbeat_at = 0.0
+        self._dirty = True
+        self._errors: dict[str, str] = {}
+        for notifier in config.notify:
+            check_channel(notifier)
+
+    # -- fetching ----------------------------------------------------------------
+
+    def start_due(self, now: pd.Timestamp) -> list[str]:
+        """Start a fetch of every source that is due at ``now``; return their names."""
+        started = []
+        for source in self.config.sources:
+            if source.name in self.in_flight or self.next_due.get(source.name, now) > now:
+                continue
+            state = get_state(self.db, source.name)
+            deadline = self.config.watch.deadline_for(source)
+            self.in_flight[source.name] = now
+            self.next_due[source.name] = now + pd.Timedelta(seconds=self.config.watch.interval_for(source))
+            thread = threading.Thread(
+                target=lambda s=source, st=state, d=deadline: self.results.put(
+                    fetch_source(self.config, s, self.client, st, deadline=d)
+                ),
+                name=f"fetch-{source.name}",
+                daemon=True,  # a fetch still running when watch stops must not keep it alive
+            )
+            thread.start()
+            started.append(source.name)
+        return started
+
+    def store_results(self, timeout: float = 0.0, wait_all: bool = False) -> list:
+        """Store the fetches that have finished (waiting up to ``timeout`` for
+        the first, or for every fetch in flight with ``wait_all``); return their reports."""
+        reports = []
+        while self.in_flight:
+            try:
+                fetched = self.results.get(timeout=timeout if not reports or wait_all else 0)
+            except queue.Empty:
+                if not wait_all:
+                    break
+                continue
+            self.in_flight.pop(fetched.source.name, None)
+            report = store_fetched(self.db, self.config, fetched, self.classifier)
+            if report.new:
+                self._dirty = True
+            self._log(report)
+            reports.append(report)
+        return reports
+
+    def _log(self, report) -> None:
+        """A source's new posts, and its errors when they start, change or end
+        (a source failing every few seconds says so once)."""
+        before = self._errors.get(report.source)
+        if not report.ok:
+            if report.error != before:
+                log.warning("%s", report.line())
+            self._errors[report.source] = report.error
+            return
+        if before is not None:
+            log.info("%s: fetching again after: %s", report.source, before)
+            del self._errors[report.source]
+        if report.new:
+            log.info("%s", report.line())
+
+    # -- detecting ----------------------------------------------------------------
+
+    def detect(self, now: pd.Timestamp, force: bool = False) -> list[int]:
+        """Advance every service's detection to ``now`` and record what
+        changed; return the ids of the events recorded."""
+        due = self._detected_at is None or now - self._detected_at >= DETECT_EVERY
+        if not (force or self._dirty or due or self._settled_moved(now)):
+            return []
+        recorded = []
+        for service in self.config.services:
+            recorded += self._detect_service(service.name, now)
+        self._detected_at, self._dirty = now, False
+        return recorded
+
+    def settle_seconds(self, service: str) -> float:
+        """How long after a bucket ends its count is taken as final: the
+        slowest of the service's sources' interval plus deadline, unless set."""
+        if self.config.watch.settle is not None:
+            return float(self.config.watch.settle)
+        names = set(service_sources(self.config, service))
+        sources = [s for s in self.config.sources if s.name in names]
+        watch = self.config.watch
+        return max((watch.interval_for(s) + watch.deadline_for(s) for s in sources), default=60.0)
+
+    def settled_until(self, service: str, now: pd.Timestamp) -> pd.Timestamp:
+        """The end of the newest bucket that is final at ``now``."""
+        return (now - pd.Timedelta(seconds=self.settle_seconds(service))).floor(self.step)
+
+    def _settled_moved(self, now: pd.Timestamp) -> bool:
+        last = self._detected_at
+        return last is not None and any(
+            self.settled_until(s.name, now) > self.settled_until(s.name, last) for s in self.config.services
+        )
+
+    def fingerprint(self, service: str) -> str:
+        """What the persisted state depends on: when it changes, the state is rebuilt."""
+        facts = {
+            "version": STATE_VERSION,
+            "detector": detector_from_config(self.config).get_params(),
+            "counts": asdict(self.config.counts),
+            "sources": service_sources(self.config, service),
+        }
+        return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def _detect_service(self, service: str, now: pd.Timestamp) -> list[int]:
+        settled = self.settled_until(service, now)
+        detector, since, rows, heard = self._settled_rows(service, settled)
+        for attribute in ("result_", "baseline_"):  # a refit's whole result is not state
+            detector.__dict__.pop(attribute, None)
+        # The newest buckets, the one still filling included, scored on a copy:
+        # the persisted state moves only over buckets that are final.
+        tail_counts = service_counts(self.db, self.config, service, settled, now + pd.Timedelta(microseconds=1))
+        if len(tail_counts):
+            tail = copy.deepcopy(detector).update(tail_counts)
+            rows = pd.concat([rows, tail]) if len(rows) else tail
+            heard.update(_heard(tail_counts))
+        open_episode = open_watch_episode(self.db, service)
+        rows = rows[rows.index >= since] if len(rows) else rows
+        changes = track(service, open_episode, rows, heard, settled, now, self.step) if len(rows) else []
+        if open_episode is not None and not changes:
+            changes = [(open_episode, [])]
+        recorded = []
+        for episode, names in changes:
+            names = names + self._later_events(service, episode, now)
+            reports, expected = provisional_reports(episode, rows, settled, self.step)
+            recorded += self._record(service, episode, names, reports, expected, now)
+        save_detector_state(self.db, service, self.fingerprint(service), settled, pickle.dumps(detector))
+        return recorded
+
+    def _settled_rows(self, service: str, settled: pd.Timestamp):
+        """The detector advanced to ``settled``, where its new rows start, the
+        new rows, and who complained in each of their buckets."""
+        stored = load_detector_state(self.db, service)
+        fingerprint = self.fingerprint(service)
+        if stored is not None and stored["fingerprint"] == fingerprint:
+            detector = pickle.loads(stored["state"])
+            since = pd.Timestamp(stored["settled_until"])
+            if settled <= since:
+                return detector, since, pd.DataFrame(), {}
+            counts = service_counts(self.db, self.config, service, since, settled)
+            return detector, since, detector.update(counts), _heard(counts)
+        # No state yet, or settings changed: read the stored history once.
+        detector = detector_from_config(self.config)
+        span = post_span(self.db, service)
+        previous = pd.Timestamp(stored["settled_until"]) if stored is not None else None
+        if stored is not None:
+            log.info("%s: detector settings changed; rebuilding its state from the stored posts", service)
+        if span is None or span[0].floor(self.step) >= settled:
+            return detector, previous or settled, pd.DataFrame(), {}
+        first = span[0].floor(self.step)
+        counts = service_counts(self.db, self.config, service, first, settled)
+        result = detector.fit_predict(without_gaps(counts, source_days(self.db, service, first, settled)))
+        if previous is None:
+            # First start: only an episode still open now is news, from its first bucket.
+            quiet = result.index[~result["alert"].to_numpy()]
+            previous = quiet[-1] + self.step if len(quiet) else result.index[0]
+        return detector, previous, result, _heard(counts[counts.index >= previous])
+
+    def _later_events(self, service: str, episode: dict, now: pd.Timestamp) -> list[str]:
+        """Acknowledgment and reminder of an open episode (they follow the clock, not the rows)."""
+        if episode["end"] is not None:
+            return []
+        names = []
+        provider = self.config.provider_of(service)
+        if provider:
+            since = pd.Timestamp(episode["first_bucket"]) - pd.Timedelta("2h")
+            incidents = service_incidents(self.db, self.config, service, since=since)
+            official = acknowledgment(episode, incidents, load_incident_updates(self.db, provider, since=since))
+            if official is not None:
+                episode["official"] = official
+                if episode["acknowledged_at"] is None:
+                    episode["acknowledged_at"] = official["first_post"]
+                    episode["lead_minutes"] = lead_minutes(episode, official)
+                    names.append("acknowledged")
+        if reminder_due(episode, now, self.config.watch.remind_every):
+            episode["reminders"] += 1
+            episode["last_reminder_at"] = iso(now)
+            names.append("reminder")
+        return names
+
+    def _record(self, service, episode, names, reports, expected, now) -> list[int]:
+        label = self.config.service(service).display_name
+        until = pd.Timestamp(episode["end"]) if episode["end"] else now + pd.Timedelta(microseconds=1)
+        samples = sample_complaints(self.db, service, pd.Timestamp(episode["first_bucket"]), until) if names else []
+        events, deliveries = [], []
+        for name in names:
+            payload = event_payload(
+                name,
+                episode,
+                label=label,
+                reports=reports,
+                expected=expected,
+                samples=samples,
+                dashboard_url=self.config.watch.dashboard_url,
+                created_at=now,
+            )
+            level = "possible" if name == "opened" else episode["level"]
+            payload["level"] = level
+            key = event_key(episode["id"], name, episode["reminders"])
+            events.append({"key": key, "event": name, "level": level, "created_at": iso(now), "payload": payload})
+            held_until = self._silenced_until(service, now)
+            for notifier in self.config.notify:
+                if notifier.wants(name, service, level):
+                    status = "held" if held_until else "pending"
+                    deliveries.append(
+                        {"key": key, "notifier": notifier.name, "status": status, "held_until": iso(held_until)}
+                    )
+            log.info(
+                "%s: %s (%s, peak score %.1f)%s",
+                episode["id"],
+                name,
+                level,
+                episode["peak_score"],
+                f"; held until {held_until:%H:%M} UTC (quiet window)" if held_until else "",
+            )
+        return record_episode_events(self.db, episode, events, deliveries)
+
+    def _silenced_until(self, service: str, now: pd.Timestamp) -> pd.Timestamp | None:
+        ends = [s.end_of(now.to_pydatetime(), service) for s in self.config.silences]
+        ends = [end for end in ends if end is not None]
+        return pd.Timestamp(max(ends)) if ends else None
+
+    # -- quiet windows, heartbeat ------------------------------------------------------
+
+    def release_silences(self, now: pd.Timestamp) -> int:
+        """Record one ``silence_ended`` event per channel whose held events'
+        quiet window is over; return how many."""
+        held = held_deliveries_ending(self.db, now)
+        groups: dict[tuple[str, str], list[dict]] = {}
+        for row in held:
+            groups.setdefault((row["notifier"], row["held_until"]), []).append(row)
+        for (notifier, until), rows in groups.items():
+            name = self._silence_named(pd.Timestamp(until))
+            lines = [f"{len(rows)} event{'s were' if len(rows) != 1 else ' was'} held while it lasted:"]
+            lines += [
+                f"  - {r['created_at'][:16].replace('T', ' ')} UTC  {r['episode']}: {r['event']} ({r['level']})"
+                for r in rows
+            ]
+            still_open = sorted(
+                {
+                    r["episode"]
+                    for r in rows
+                    if open_watch_episode(self.db, r["service"])
+                    and open_watch_episode(self.db, r["service"])["id"] == r["episode"]
+                }
+            )
+            if still_open:
+                lines.append(f"Still open now: {', '.join(still_open)}")
+            payload = {
+                "event": "silence_ended",
+                "silence": name,
+                "ended_at": until,
+                "held": len(rows),
+                "summary": "\n".join(lines),
+                "created_at": iso(now),
+            }
+            event = {
+                "key": f"silence/{notifier}/{until}",
+                "created_at": iso(now),
+                "payload": payload,
+                "service": rows[0]["service"],
+            }
+            release_held(self.db, rows, event, notifier)
+            log.info("quiet window %r ended: %d held event(s) summed up for %r", name, len(rows), notifier)
+        return len(groups)
+
+    def _silence_named(self, until: pd.Timestamp) -> str:
+        moment = (until - pd.Timedelta(microseconds=1)).to_pydatetime()
+        for silence in self.config.silences:
+            if silence.end_of(moment) == until.to_pydatetime():
+                return silence.name
+        return "quiet window"
+
+    def heartbeat(self, now: pd.Timestamp, force: bool = False, **extra) -> None:
+        if not force and time.monotonic() - self._heartbeat_at < HEARTBEAT_EVERY:
+            return
+        states = collector_states(self.db)
+        sources = {}
+        for source in self.config.sources:
+            state = states.get(source.name, {})
+            sources[source.name] = {
+                "interval": self.config.watch.interval_for(source),
+                "last_ok_at": state.get("last_ok_at"),
+                "last_error": state.get("last_error"),
+                "last_error_at": state.get("last_error_at"),
+                "fetching_since": iso(self.in_flight.get(source.name)),
+            }
+        fields = {"stopped_at": None, **extra}
+        save_heartbeat(
+            self.db,
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            started_at=self.started_at,
+            last_pass_at=iso(now),
+            passes=self.passes,
+            sources=sources,
+            **fields,
+        )
+        self._heartbeat_at = time.monotonic()
+
+    # -- one pass, and the loop ----------------------------------------------------------
+
+    def pass_once(self, now: pd.Timestamp | None = None, wait: bool = True) -> list:
+        """One whole pass at ``now``: fetch what is due (waiting for every
+        fetch with ``wait``), store, detect, release quiet windows, heartbeat.
+        Returns the sources' reports."""
+        now = now or self.clock()
+        self.start_due(now)
+        reports = self.store_results(wait_all=wait)
+        self.detect(now)
+        self.release_silences(now)
+        self.passes += 1
+        self.heartbeat(now, force=True)
+        return reports
+
+    def run(self, stop: threading.Event, wake=None) -> None:
+        """Watch until ``stop`` is set; ``wake`` (an Event) is set whenever events were recorded."""
+        log.info(
+            "watching %d sources for %s", len(self.config.sources), ", ".join(s.name for s in self.config.services)
+        )
+        while not stop.is_set():
+            now = self.clock()
+            self.start_due(now)
+            self.store_results(timeout=self._until_next_due(now))
+            if stop.is_set():
+                break
+            now = self.clock()
+            recorded = self.detect(now)
+            released = self.release_silences(now)
+            if (recorded or released) and wake is not None:
+                wake.set()
+            self.passes += 1
+            self.heartbeat(now)
+        self.heartbeat(self.clock(), force=True, stopped_at=iso(self.clock()))
+        log.info("stopped after %d passes", self.passes)
+
+    def _until_next_due(self, now: pd.Timestamp) -> float:
+        upcoming = [due for name, due in self.next_due.items() if name not in self.in_flight]
+        seconds = min(((due - now).total_seconds() for due in upcoming), default=1.0)
+        return min(max(seconds, 0.05), 1.0)
+
+
+def check_channel(notifier) -> None:
+    """Refuse an Apprise URL Apprise cannot read, at start rather than at the first outage
+    (a URL whose secret is not in the environment yet is checked when it is sent)."""
+    if notifier.kind != "apprise":
+        return
+    try:
+        address = notifier.address()
+    except ConfigError:
+        return
+    import apprise
+
+    if not apprise.Apprise().add(address):
+        raise ConfigError(
+            f"notify {notifier.name!r}: Apprise does not understand this URL (scheme {address.split(':', 1)[0]!r})"
+        )
+
+
+def _heard(counts: pd.DataFrame) -> dict[pd.Timestamp, list[str]]:
+    """Per bucket, the sources with a complaint in it."""
+    heard = {}
+    for bucket, row in counts.iterrows():
+        names = [name for name, value in row.items() if value and value > 0]
+        if names:
+            heard[bucket] = names
+    return heard

@@ -1,0 +1,493 @@
+"""`earshot watch` against real local parts: the API emulator serving a
+simulated outage, a webhook and Apprise `json://` receiver, a local SMTP
+server, real SQLite; in-process with a replayed clock where days must pass
+in seconds, as real processes where signals and SIGKILL matter."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from earshot.notify import Sender
+from earshot.roof.watch import Watcher
+from earshot.store import load_events, load_watch_episodes, open_db
+from tests.emulator import Emulator, serve
+from tests.live import live_config, publish, scenario_posts, store_past
+from tests.receivers import serve_receiver
+
+
+@pytest.fixture(autouse=True)
+def reddit_app(monkeypatch):
+    monkeypatch.setenv("EARSHOT_REDDIT_CLIENT_ID", "earshot-app")
+    monkeypatch.setenv("EARSHOT_REDDIT_CLIENT_SECRET", "reddit-secret")
+
+
+def notify_toml(receiver_url: str, **watch) -> str:
+    settings = "\n".join(f"{key} = {value!r}" for key, value in watch.items())
+    return f"""
+[watch]
+{settings}
+
+[[notify]]
+name = "ops-webhook"
+kind = "webhook"
+url = "{receiver_url}/hook"
+min_interval = 0
+
+[[notify]]
+name = "chat"
+url = "json://{receiver_url.removeprefix("http://")}/apprise"
+min_interval = 0
+min_level = "confirmed"
+"""
+
+
+class Replay:
+    """Replay a simulated scenario through the emulator and an in-process
+    watcher on a clock that moves ``step`` a pass."""
+
+    def __init__(self, db_path, emulator, config, posts, start, classifier):
+        self.clock = start
+        self.emulator, self.config, self.posts = emulator, config, posts
+        store_past(open_db(db_path), config, posts[posts["created_at"] < start], classifier)
+        self.watcher = Watcher(db_path, config, classifier, clock=lambda: self.clock)
+        self.sender = Sender(db_path, config.notify, clock=lambda: self.clock, backoff=0)
+        self.official: list[tuple[pd.Timestamp, str]] = []
+
+    def run_until(self, end, step="1min"):
+        step = pd.Timedelta(step)
+        while self.clock < end:
+            self.clock += step
+            new = self.posts[(self.posts["created_at"] >= self.clock - step) & (self.posts["created_at"] < self.clock)]
+            publish(self.emulator, new)
+            for at, stage in [(at, stage) for at, stage in self.official if self.clock - step <= at < self.clock]:
+                self.emulator.post_update("inc-major", "Elevated errors on ChatGPT", stage, at.to_pydatetime())
+            reports = self.watcher.pass_once(self.clock)
+            assert all(r.ok for r in reports), [r.line() for r in reports]
+            self.sender.deliver_due()
+
+
+def test_a_simulated_outage_goes_through_the_exact_event_sequence(tmp_path, classifier):
+    posts, labels = scenario_posts("major", seed=1)
+    onset = labels.loc[0, "first_complaint"]
+    end = labels.loc[0, "end"]
+    emulator = Emulator([], incidents=0)
+    with serve_receiver() as receiver, serve(emulator) as base:
+        config = live_config(base, keep=("status",), extra=notify_toml(receiver.url, remind_every=30, settle=90))
+        replay = Replay(
+            tmp_path / "watch.db", emulator, config, posts, onset.floor("min") - pd.Timedelta("20min"), classifier
+        )
+        first_post = onset + pd.Timedelta("15min")
+        replay.official = [(first_post, "investigating"), (end + pd.Timedelta("10min"), "resolved")]
+        replay.run_until(onset + pd.Timedelta("20min"), step="1min")
+        # The scan windows remember the last hour: the episode closes well after the last complaints.
+        replay.run_until(end + pd.Timedelta("240min"), step="10min")
+
+    hooks = [call for call in receiver.on("/hook")]
+    events = [call.json for call in hooks]
+    for call in receiver.calls:  # what the receivers got, for `pytest -s` (and the docs)
+        print(call.path, json.dumps(call.json, ensure_ascii=False))
+    names = [e["event"] for e in events]
+    (episode,) = load_watch_episodes(open_db(tmp_path / "watch.db"))
+    assert names == ["opened", "confirmed", "acknowledged"] + ["reminder"] * episode["reminders"] + ["resolved"]
+    assert episode["reminders"] >= 2
+    opened, confirmed, acknowledged, *reminders, resolved = events
+    # Nothing before the first complaint; heard within five minutes of it.
+    assert onset <= pd.Timestamp(opened["created_at"]) <= onset + pd.Timedelta("5min")
+    assert opened["level"] == "possible" and confirmed["level"] == "confirmed"
+    assert {e["episode"] for e in events} == {episode["id"]} and len({e["id"] for e in events}) == len(events)
+    assert all(call.headers["Idempotency-Key"] == call.json["id"] for call in hooks)
+    # The provider's first post, and earshot's lead on it.
+    assert acknowledged["official"]["first_post"] == first_post.isoformat()
+    assert acknowledged["official"]["status"] == "investigating"
+    lead = (first_post - pd.Timestamp(opened["start"])).total_seconds() / 60
+    assert acknowledged["lead_minutes"] == pytest.approx(lead, abs=0.1) and lead > 0
+    for before, after in zip([opened, *reminders], reminders, strict=False):
+        gap = pd.Timestamp(after["created_at"]) - pd.Timestamp(before["created_at"])
+        assert pd.Timedelta("30min") <= gap < pd.Timedelta("40min")
+    assert resolved["end"] is not None and pd.Timestamp(resolved["end"]) > end
+    # Evidence: sources, counts against the baseline, three sample posts as text.
+    assert set(opened["sources"]) <= {"forum", "hackernews", "mastodon", "reddit"} and opened["sources"]
+    assert resolved["reports"] > 100 * resolved["expected"] > 0
+    assert len(opened["sample_posts"]) == 3
+    assert all(set(post) == {"source", "created_at", "text"} for post in opened["sample_posts"])
+    assert opened["dashboard_url"].endswith("?page=now&service=chatgpt&at=" + opened["start"][:19] + "Z")
+    # The Apprise channel asked only for confirmed outages: no `opened`.
+    chat = [call.json for call in receiver.on("/apprise")]
+    assert [c["title"].split(":")[1].strip().split(" (")[0] for c in chat][:2] == [
+        "confirmed outage",
+        f"the provider acknowledged the outage, +{round(lead)} min after earshot",
+    ]
+    assert len(chat) == len(events) - 1
+    assert all(c["type"] in ("warning", "failure", "info", "success") for c in chat)
+
+
+# -- in-process, on stored posts: no fetching, the clock replayed -----------------------
+
+START = pd.Timestamp("2024-03-04T00:00Z")
+BURST = START + pd.Timedelta("2D13h")
+
+
+def burst(db, config, classifier, at, count=30, minutes=20, prefix="burst"):
+    """``count`` complaints from different people, spread over ``minutes`` from ``at``, on every source."""
+    from earshot.ingest import ingest
+
+    names = [s.name for s in config.sources if s.kind != "statuspage"]
+    for n in range(count):
+        source = config.source(names[n % len(names)])
+        moment = at + pd.Timedelta(minutes=minutes) * n / count
+        ingest(
+            db,
+            config,
+            source,
+            [
+                {
+                    "source": source.name,
+                    "post_id": f"{prefix}-{n}",
+                    "author": f"{prefix}{n}",
+                    "created_at": moment.isoformat(),
+                    "text": "Is ChatGPT down? 'network error'",
+                }
+            ],
+            classifier,
+        )
+
+
+def stored_world(tmp_path, classifier, extra=""):
+    """Two days and a half of chatter stored, sources that are never fetched here, a receiver's notifiers."""
+    posts, _ = scenario_posts("chatter:3", seed=5, start=START)
+    config = live_config("http://127.0.0.1:9", extra=extra)
+    db = open_db(tmp_path / "watch.db")
+    store_past(db, config, posts[posts["created_at"] < BURST + pd.Timedelta("6h")], classifier)
+    return db, config
+
+
+def advance(watcher, sender, start, end, step="5min"):
+    moment = start
+    while moment < end:
+        moment += pd.Timedelta(step)
+        watcher.clock = lambda m=moment: m
+        sender.clock = watcher.clock
+        watcher.detect(moment, force=True)
+        watcher.release_silences(moment)
+        sender.deliver_due()
+    return moment
+
+
+def test_a_quiet_window_holds_events_and_sums_them_up_when_it_ends(tmp_path, classifier):
+    with serve_receiver() as receiver:
+        silence = f"""
+[[silence]]
+name = "maintenance"
+start = "{(BURST - pd.Timedelta("10min")).isoformat()}"
+end = "{(BURST + pd.Timedelta("40min")).isoformat()}"
+"""
+        db, config = stored_world(tmp_path, classifier, notify_toml(receiver.url, settle=60) + silence)
+        burst(db, config, classifier, BURST)
+        watcher = Watcher(tmp_path / "watch.db", config, classifier, clock=lambda: BURST)
+        sender = Sender(tmp_path / "watch.db", config.notify, clock=lambda: BURST, backoff=0)
+        advance(watcher, sender, BURST - pd.Timedelta("30min"), BURST + pd.Timedelta("35min"))
+        assert receiver.calls == []  # held, not lost
+        held = [e for e in load_events(db) if e["status"] == "held"]
+        assert {e["event"] for e in held} == {"opened", "confirmed"}
+        advance(watcher, sender, BURST + pd.Timedelta("35min"), BURST + pd.Timedelta("4h"))
+    hooks = [call.json for call in receiver.on("/hook")]
+    assert [h["event"] for h in hooks] == ["silence_ended", "resolved"]
+    told = hooks[0]
+    assert told["silence"] == "maintenance" and told["held"] == 2
+    assert "opened" in told["summary"] and "confirmed" in told["summary"] and "Still open now" in told["summary"]
+    chat = [call.json for call in receiver.on("/apprise")]
+    assert chat[0]["title"] == "earshot: quiet window 'maintenance' ended" and "1 event was held" in chat[0]["message"]
+
+
+def test_state_survives_a_restart_and_is_rebuilt_when_the_detector_settings_change(tmp_path, classifier, caplog):
+    import dataclasses
+
+    from earshot.analysis import detect
+    from earshot.store import load_detector_state
+
+    with serve_receiver() as receiver:
+        db, config = stored_world(tmp_path, classifier, notify_toml(receiver.url, settle=60))
+        burst(db, config, classifier, BURST)
+        first = Watcher(tmp_path / "watch.db", config, classifier)
+        sender = Sender(tmp_path / "watch.db", config.notify, backoff=0)
+        moment = advance(first, sender, BURST - pd.Timedelta("20min"), BURST + pd.Timedelta("15min"))
+        state = load_detector_state(db, "chatgpt")
+        assert pd.Timestamp(state["settled_until"]) == (moment - pd.Timedelta("60s")).floor("5min")
+
+        # A restart picks the state up where it was: nothing is told twice.
+        again = Watcher(tmp_path / "watch.db", config, classifier)
+        moment = advance(again, sender, moment, moment + pd.Timedelta("15min"))
+        assert [c.json["event"] for c in receiver.on("/hook")] == ["opened", "confirmed"]
+
+        # New settings: the state is rebuilt from the stored posts; the open episode stays the same one.
+        changed = dataclasses.replace(config, detector={**config.detector, "threshold": 6.0})
+        rebuilt = Watcher(tmp_path / "watch.db", changed, classifier)
+        with caplog.at_level("INFO", logger="earshot.watch"):
+            advance(rebuilt, sender, moment, BURST + pd.Timedelta("4h"))
+        assert "detector settings changed" in caplog.text
+        assert load_detector_state(db, "chatgpt")["fingerprint"] == rebuilt.fingerprint("chatgpt")
+    assert [c.json["event"] for c in receiver.on("/hook")] == ["opened", "confirmed", "resolved"]
+    # What watch worked out bucket by bucket is what a refit of everything finds.
+    (episode,) = load_watch_episodes(db)
+    _, found = detect(db, config, "chatgpt")
+    assert pd.Timestamp(episode["first_bucket"]) == found["first_bucket"].iloc[0]
+
+
+def test_a_failing_channel_is_retried_and_named_and_its_secret_never_shows(tmp_path, classifier, monkeypatch, caplog):
+    monkeypatch.setenv("EARSHOT_TEST_HOOK_TOKEN", "tok-7f3a9c")
+    with serve_receiver() as receiver:
+        extra = f"""
+[[notify]]
+name = "secret-hook"
+kind = "webhook"
+url = "{receiver.url}/hooks/${{EARSHOT_TEST_HOOK_TOKEN}}"
+min_interval = 0
+"""
+        db, config = stored_world(tmp_path, classifier, extra)
+        burst(db, config, classifier, BURST)
+        receiver.fail_next(2)
+        watcher = Watcher(tmp_path / "watch.db", config, classifier)
+        sender = Sender(tmp_path / "watch.db", config.notify, backoff=0)
+        with caplog.at_level("INFO"):
+            advance(watcher, sender, BURST - pd.Timedelta("10min"), BURST + pd.Timedelta("30min"))
+    calls = receiver.on("/hooks/tok-7f3a9c")
+    assert [c.json["event"] for c in calls] == ["opened", "confirmed"]
+    failures = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
+    assert len(failures) == 2 and all("'secret-hook': opened" in line and "HTTP 503" in line for line in failures)
+    assert "tok-7f3a9c" not in caplog.text
+    assert not any("tok-7f3a9c" in line for line in db.conn.iterdump())
+    # The receiver refused two calls: `opened` was tried three times, and `confirmed` waited behind it, in order.
+    assert [(e["event"], e["status"], e["attempts"]) for e in load_events(db)] == [
+        ("opened", "delivered", 3),
+        ("confirmed", "delivered", 1),
+    ]
+
+
+# -- real processes, real time --------------------------------------------------------
+
+
+def stalling(release):
+    """A WSGI app that answers nothing for 90 s (or until ``release`` is set)."""
+
+    def app(environ, start_response):
+        release.wait(90)
+        start_response("200 OK", [("Content-Type", "application/rss+xml")])
+        return [b"<rss version='2.0'><channel><title>late</title></channel></rss>"]
+
+    return app
+
+
+def watch_toml(base: str, receiver_url: str, stall_url: str) -> str:
+    sources = "".join(
+        f"""
+[[sources]]
+name = "{name}"
+kind = "{kind}"
+base_url = "{base}/{path}"
+service = "chatgpt"
+min_interval = 0
+{options}
+"""
+        for name, kind, path, options in [
+            ("hackernews", "hackernews", "hn", 'query = "chatgpt"'),
+            ("forum", "discourse", "forum", ""),
+            ("reddit", "reddit", "reddit", f'oauth_url = "{base}/reddit-oauth"\nsubreddit = "ChatGPT"'),
+        ]
+    )
+    return f"""
+[[services]]
+name = "chatgpt"
+label = "ChatGPT"
+terms = ["chatgpt", "openai"]
+{sources}
+[[sources]]
+name = "mastodon"
+kind = "mastodon"
+instances = ["{base}/mastodon-a"]
+tag = "chatgpt"
+service = "chatgpt"
+min_interval = 0
+
+[[sources]]
+name = "stalled-feed"
+kind = "rss"
+url = "{stall_url}/feed"
+service = "chatgpt"
+deadline = 3
+
+[watch]
+interval = 1
+stale_after = 30
+
+[[notify]]
+name = "ops-webhook"
+kind = "webhook"
+url = "{receiver_url}/hook"
+min_interval = 0
+"""
+
+
+def wait_for(what, condition, seconds=90.0, process=None):
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            pytest.fail(f"watch exited with {process.returncode} while waiting for {what}")
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    pytest.fail(f"no {what} within {seconds:.0f} s")
+
+
+def test_live_watch_alerts_once_through_sigkill_and_restarts_and_stops_cleanly(tmp_path, classifier, monkeypatch):
+    import collections
+    import signal
+    import subprocess
+    import threading
+    import time
+
+    from earshot.store import load_heartbeat
+    from tests.conftest import EARSHOT
+
+    now = pd.Timestamp.now(tz="UTC")
+    posts, _ = scenario_posts("chatter:3", seed=9, start=now - pd.Timedelta("3D"))
+    recent = now - pd.Timedelta("10min")
+    db_path, config_path = tmp_path / "live.db", tmp_path / "watch.toml"
+    emulator, release = Emulator([], incidents=0), threading.Event()
+    log = open(tmp_path / "watch.log", "w")  # noqa: SIM115 (closed at the end)
+
+    def start():
+        return subprocess.Popen([EARSHOT, "watch", "--db", db_path, "--config", config_path], stderr=log, stdout=log)
+
+    def passes():
+        beat = load_heartbeat(open_db(db_path))
+        return beat["passes"] if beat else 0
+
+    with serve_receiver() as receiver, serve(emulator) as base, serve(stalling(release)) as stall_url:
+        config_path.write_text(watch_toml(base, receiver.url, stall_url))
+        config = live_config(base)
+        db = open_db(db_path)
+        store_past(db, config, posts[posts["created_at"] < recent], classifier)
+        publish(emulator, posts[(posts["created_at"] >= recent) & (posts["created_at"] < now)])
+        receiver.fail_next(10**6)  # the channel is down at first
+        try:
+            watch = start()
+            # Days of ordinary chatter, polled live: nothing to tell.
+            wait_for("three passes", lambda: passes() >= 3, process=watch)
+            assert load_events(db) == []
+
+            burst_at = time.monotonic()
+            emulator.publish(40, at=(pd.Timestamp.now(tz="UTC") - pd.Timedelta("40s")).to_pydatetime())
+            wait_for(
+                "a recorded, undelivered 'opened'",
+                lambda: any(e["event"] == "opened" and e["attempts"] for e in load_events(db)),
+                process=watch,
+            )
+            recorded_after = time.monotonic() - burst_at
+            watch.send_signal(signal.SIGKILL)  # between recording and delivery
+            watch.wait(10)
+
+            receiver.fail_next(0)
+            watch = start()
+            wait_for("'opened' at the receiver", lambda: receiver.on("/hook"), process=watch)
+            delivered_after = time.monotonic() - burst_at
+            wait_for(
+                "every event delivered",
+                lambda: all(e["status"] == "delivered" for e in load_events(db)) and len(load_events(db)) >= 2,
+                process=watch,
+            )
+            watch.send_signal(signal.SIGKILL)  # after delivery
+            watch.wait(10)
+
+            watch = start()
+            seen = passes()
+            wait_for("three more passes", lambda: passes() >= seen + 3, process=watch)
+            status = subprocess.run(
+                [EARSHOT, "status", "--db", db_path, "--config", config_path], capture_output=True, text=True
+            )
+            watch.send_signal(signal.SIGTERM)
+            assert watch.wait(30) == 0
+            after = subprocess.run(
+                [EARSHOT, "status", "--db", db_path, "--config", config_path], capture_output=True, text=True
+            )
+        finally:
+            release.set()
+            if watch.poll() is None:
+                watch.kill()
+            log.close()
+
+    events = [(call.json["episode"], call.json["event"]) for call in receiver.on("/hook")]
+    assert [event for _, event in events] == ["opened", "confirmed"]
+    assert all(n == 1 for n in collections.Counter(events).values())
+    # The stalled source (3 s deadline) held nothing up: recorded within seconds of the burst.
+    assert recorded_after < 30 and delivered_after < 60, (recorded_after, delivered_after)
+    # While it ran, status named the failing source (exit 1); once stopped, exit 3.
+    assert status.returncode == 1, status.stdout + status.stderr
+    assert status.stdout.startswith("watch: running")
+    assert "stalled-feed" in status.stdout and "deadline" in status.stdout
+    assert after.returncode == 3 and after.stdout.startswith("watch: stopped")
+    text = (tmp_path / "watch.log").read_text()
+    assert "Traceback" not in text
+
+
+def test_notify_test_reaches_every_channel_and_names_the_one_that_failed(tmp_path, free_port, monkeypatch):
+    from tests.conftest import earshot
+    from tests.receivers import serve_smtp
+
+    monkeypatch.setenv("EARSHOT_TEST_MAIL_TO", "ops@example.com")
+    monkeypatch.setenv("EARSHOT_TEST_CHAT_TOKEN", "tok-c4a7")
+    with serve_receiver() as receiver, serve_smtp(free_port) as mailbox:
+        host = receiver.url.removeprefix("http://")
+        config = tmp_path / "notify.toml"
+        config.write_text(f"""
+[[services]]
+name = "chatgpt"
+
+[[notify]]
+name = "ops-webhook"
+kind = "webhook"
+url = "{receiver.url}/hook"
+
+[[notify]]
+name = "team-chat"
+url = "json://{host}/apprise"
+
+[[notify]]
+name = "oncall-mail"
+url = "mailto://127.0.0.1:{free_port}?mode=insecure&from=earshot@example.com&to=${{EARSHOT_TEST_MAIL_TO}}"
+
+[[notify]]
+name = "nobody-home"
+url = "json://127.0.0.1:9/${{EARSHOT_TEST_CHAT_TOKEN}}"
+""")
+        ran = earshot("notify", "--test", "--config", config)
+    assert ran.returncode == 1
+    lines = ran.stdout.splitlines()
+    assert lines[:3] == ["ops-webhook: ok", "team-chat: ok", "oncall-mail: ok"]
+    assert lines[3] == (
+        "nobody-home: failed: Apprise could not deliver: A Connection error occurred sending JSON notification to 127.0.0.1."
+    )
+    assert receiver.on("/hook")[0].json["event"] == "test"
+    assert receiver.on("/apprise")[0].json["title"] == "earshot: test message"
+    (mail,) = mailbox.messages
+    assert mail["Subject"] == "earshot: test message" and mail["To"] == "ops@example.com"
+    assert "tok-c4a7" not in ran.stdout + ran.stderr
+
+
+def test_watch_refuses_a_channel_apprise_cannot_read_and_status_a_missing_database(tmp_path):
+    from tests.conftest import earshot
+
+    config = tmp_path / "bad.toml"
+    config.write_text('[[services]]\nname = "chatgpt"\n\n[[notify]]\nname = "typo"\nurl = "slakc://T000/B000/XXX"\n')
+    ran = earshot("watch", "--once", "--db", tmp_path / "w.db", "--config", config)
+    assert ran.returncode == 1
+    assert "notify 'typo': Apprise does not understand this URL (scheme 'slakc')" in ran.stderr
+    assert "T000" not in ran.stderr
+    missing = earshot("status", "--db", tmp_path / "nope" / "x.db")
+    assert missing.returncode == 1 and "no database at" in missing.stderr
+    assert not (tmp_path / "nope").exists()
