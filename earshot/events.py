@@ -177,8 +177,12 @@ def event_payload(
     samples: list[dict],
     dashboard_url: str,
     created_at: pd.Timestamp,
+    recent: int | None = None,
+    recent_minutes: float | None = None,
 ) -> dict:
-    """The JSON a webhook receives for one event (see README, "Notifications")."""
+    """The JSON a webhook receives for one event (see README, "What people receive").
+
+    ``recent`` is how many complaints the last ``recent_minutes`` brought (reminders say it)."""
     start = pd.Timestamp(episode["start"])
     minutes = max(
         1,
@@ -204,6 +208,8 @@ def event_payload(
         "reports": int(reports),
         "expected": round(float(expected), 2),
         "minutes": int(minutes),
+        "recent_reports": recent,
+        "recent_minutes": recent_minutes,
         "sample_posts": [
             {"source": s["source"], "created_at": s["created_at"], "text": clip(s["text"])} for s in samples[:3]
         ],

@@ -63,7 +63,7 @@ def message(payload: dict) -> tuple[str, str]:
     titles = {
         "opened": f"{label}: possible outage ({counts})",
         "confirmed": f"{label}: confirmed outage ({counts})",
-        "reminder": f"{label}: {payload['level']} outage still going ({counts})",
+        "reminder": f"{label}: {payload['level']} outage still going ({_recent(payload)}; {counts})",
         "acknowledged": f"{label}: the provider acknowledged the outage{_lead(payload)}",
         "resolved": f"{label}: the outage signal is over ({counts})",
     }
@@ -82,6 +82,13 @@ def message(payload: dict) -> tuple[str, str]:
     lines.append(_official(payload))
     lines.append(f"Replay on the dashboard: {payload['dashboard_url']}")
     return titles[event], "\n".join(lines)
+
+
+def _recent(payload: dict) -> str:
+    n, minutes = payload.get("recent_reports"), payload.get("recent_minutes")
+    if n is None or not minutes:
+        return "no count of the last minutes"
+    return f"{n} report{'s' if n != 1 else ''} in the last {minutes:g} min"
 
 
 def _lead(payload: dict) -> str:

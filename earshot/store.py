@@ -690,10 +690,19 @@ def outbox_backlog(db: sqlite_utils.Database) -> list[dict]:
     return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
+def count_complaints(db: sqlite_utils.Database, service: str, since, until) -> int:
+    """How many complaints of ``service`` were posted in ``[since, until)``, an author's counted once."""
+    return db.execute(
+        "SELECT count(DISTINCT coalesce(author_hash, source || '/' || post_id)) FROM posts"
+        " WHERE service = ? AND is_complaint = 1 AND created_at >= ? AND created_at < ?",
+        [service, utc_iso(since), utc_iso(until)],
+    ).fetchone()[0]
+
+
 def sample_complaints(db: sqlite_utils.Database, service: str, since, until, limit: int = 3) -> list[dict]:
     """The first ``limit`` complaints of ``service`` in ``[since, until)``: ``source``, ``created_at``, ``text``."""
     rows = db.execute(
-        "SELECT source, created_at, coalesce(nullif(title, ''), text) FROM posts"
+        "SELECT source, created_at, trim(coalesce(title, '') || char(10) || coalesce(text, '')) FROM posts"
         " WHERE service = ? AND is_complaint = 1 AND created_at >= ? AND created_at < ? ORDER BY created_at LIMIT ?",
         [service, utc_iso(since), utc_iso(until), limit],
     ).fetchall()

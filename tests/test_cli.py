@@ -148,10 +148,27 @@ def test_db_defaults_to_the_environment_variable(server, tmp_path):
         ("[detector]\ntreshold = 4\n", "[detector] has no setting 'treshold' (did you mean 'threshold'?); valid: "),
         ('[detector]\nbucket = "5min"\n', "bucket belong(s) in the [counts] table"),
         ("[detector]\nthreshold = 9.0\n", "need close_threshold <= threshold <= confirm_threshold"),
+        ("[watch]\nintervall = 30\n", "[watch] has no setting 'intervall' (did you mean 'interval'?)"),
+        ('[[notify]]\nname = "x"\nkind = "webhook"\nurl = "ftp://h/x"\n', "a webhook url must start with http://"),
+        ('[[notify]]\nurl = "json://h"\nmin_level = "severe"\n', "min_level must be one of possible, confirmed"),
+        ('[[notify]]\nurl = "json://h"\nevents = ["openned"]\n', "unknown event 'openned' (known: acknowledged,"),
+        ('[[silence]]\nfrom = "22:00"\n', "[[silence]] #1: needs start and end, or from and to"),
+        ('[[silence]]\ndays = ["sat"]\nfrom = "late"\nto = "06:00"\n', 'must be times of day like "22:00"'),
     ],
-    ids=["unknown kind", "typo", "moved key", "impossible value"],
+    ids=[
+        "unknown kind",
+        "typo",
+        "moved key",
+        "impossible value",
+        "watch typo",
+        "webhook scheme",
+        "notify level",
+        "notify event",
+        "silence half",
+        "silence time",
+    ],
 )
-@pytest.mark.parametrize("command", ["collect", "detect", "evaluate"])
+@pytest.mark.parametrize("command", ["collect", "detect", "evaluate", "watch"])
 def test_a_bad_config_is_a_clear_error(tmp_path, toml, says, command):
     config = tmp_path / "bad.toml"
     config.write_text('[[services]]\nname = "chatgpt"\nterms = ["chatgpt"]\n\n' + toml)

@@ -55,3 +55,27 @@ def test_readme_simulated_evaluation_is_what_evaluate_prints(tmp_path):
     assert earshot("simulate", "--db", db).returncode == 0
     result = earshot("evaluate", "--db", db)
     assert result.stdout.strip() == block.strip()
+
+
+def test_readme_webhook_example_has_every_field_an_event_carries_and_each_is_explained():
+    import pandas as pd
+
+    from earshot.events import event_payload, new_episode
+
+    block = re.search(r"A webhook receives one JSON object per event.*?```json\n(.*?)```", readme(), re.S).group(1)
+    shown = json.loads(block)
+    episode = new_episode("chatgpt", pd.Timestamp("2024-03-12T13:40Z"), pd.Timestamp("2024-03-12T13:44Z"))
+    made = event_payload(
+        "opened",
+        episode,
+        label="ChatGPT",
+        reports=7,
+        expected=0.15,
+        samples=[],
+        dashboard_url="http://localhost:8501",
+        created_at=pd.Timestamp("2024-03-12T13:44Z"),
+    )
+    assert list(shown) == list(made)
+    table = re.search(r"\| field \| meaning \|\n(.*?)\n\n", readme(), re.S).group(1)
+    explained = {name for row in table.splitlines() for name in re.findall(r"`(\w+)`", row.split("|")[1])}
+    assert set(made) - {"created_at"} <= explained

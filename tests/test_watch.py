@@ -108,6 +108,9 @@ def test_a_simulated_outage_goes_through_the_exact_event_sequence(tmp_path, clas
         gap = pd.Timestamp(after["created_at"]) - pd.Timestamp(before["created_at"])
         assert pd.Timedelta("30min") <= gap < pd.Timedelta("40min")
     assert resolved["end"] is not None and pd.Timestamp(resolved["end"]) > end
+    # Reminders say whether it is dying down: the last stretch's reporters, fewer as it ends.
+    recent = [r["recent_reports"] for r in reminders]
+    assert all(r["recent_minutes"] == 30 for r in reminders) and recent[0] > 100 and recent[-1] < recent[0]
     # Evidence: sources, counts against the baseline, three sample posts as text.
     assert set(opened["sources"]) <= {"forum", "hackernews", "mastodon", "reddit"} and opened["sources"]
     assert resolved["reports"] > 100 * resolved["expected"] > 0

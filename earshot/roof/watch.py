@@ -54,6 +54,7 @@ from earshot.notify import utc_now
 from earshot.report import iso
 from earshot.store import (
     collector_states,
+    count_complaints,
     get_state,
     held_deliveries_ending,
     load_detector_state,
@@ -205,8 +206,10 @@ class Watcher:
         return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def _detect_service(self, service: str, now: pd.Timestamp) -> list[int]:
+        if not service_sources(self.config, service):
+            return []  # a service no source reports on: nothing to count
         settled = self.settled_until(service, now)
-        detector, since, rows, heard = self._settled_rows(service, settled)
+        detector, since, rows, heard, advanced = self._settled_rows(service, settled)
         for attribute in ("result_", "baseline_"):  # a refit's whole result is not state
             detector.__dict__.pop(attribute, None)
         # The newest buckets, the one still filling included, scored on a copy:
@@ -226,21 +229,23 @@ class Watcher:
             names = names + self._later_events(service, episode, now)
             reports, expected = provisional_reports(episode, rows, settled, self.step)
             recorded += self._record(service, episode, names, reports, expected, now)
-        save_detector_state(self.db, service, self.fingerprint(service), settled, pickle.dumps(detector))
+        if advanced:
+            save_detector_state(self.db, service, self.fingerprint(service), settled, pickle.dumps(detector))
         return recorded
 
     def _settled_rows(self, service: str, settled: pd.Timestamp):
-        """The detector advanced to ``settled``, where its new rows start, the
-        new rows, and who complained in each of their buckets."""
+        """The detector advanced to ``settled``; where its new rows start; the
+        new rows; who complained in each of their buckets; and whether the
+        state moved (and must be stored)."""
         stored = load_detector_state(self.db, service)
         fingerprint = self.fingerprint(service)
         if stored is not None and stored["fingerprint"] == fingerprint:
             detector = pickle.loads(stored["state"])
             since = pd.Timestamp(stored["settled_until"])
             if settled <= since:
-                return detector, since, pd.DataFrame(), {}
+                return detector, since, pd.DataFrame(), {}, False
             counts = service_counts(self.db, self.config, service, since, settled)
-            return detector, since, detector.update(counts), _heard(counts)
+            return detector, since, detector.update(counts), _heard(counts), True
         # No state yet, or settings changed: read the stored history once.
         detector = detector_from_config(self.config)
         span = post_span(self.db, service)
@@ -248,7 +253,7 @@ class Watcher:
         if stored is not None:
             log.info("%s: detector settings changed; rebuilding its state from the stored posts", service)
         if span is None or span[0].floor(self.step) >= settled:
-            return detector, previous or settled, pd.DataFrame(), {}
+            return detector, previous or settled, pd.DataFrame(), {}, True
         first = span[0].floor(self.step)
         counts = service_counts(self.db, self.config, service, first, settled)
         result = detector.fit_predict(without_gaps(counts, source_days(self.db, service, first, settled)))
@@ -256,7 +261,7 @@ class Watcher:
             # First start: only an episode still open now is news, from its first bucket.
             quiet = result.index[~result["alert"].to_numpy()]
             previous = quiet[-1] + self.step if len(quiet) else result.index[0]
-        return detector, previous, result, _heard(counts[counts.index >= previous])
+        return detector, previous, result, _heard(counts[counts.index >= previous]), True
 
     def _later_events(self, service: str, episode: dict, now: pd.Timestamp) -> list[str]:
         """Acknowledgment and reminder of an open episode (they follow the clock, not the rows)."""
@@ -286,6 +291,10 @@ class Watcher:
         samples = sample_complaints(self.db, service, pd.Timestamp(episode["first_bucket"]), until) if names else []
         events, deliveries = [], []
         for name in names:
+            recent = None
+            if name == "reminder":  # is it dying down? what the last stretch brought
+                window = pd.Timedelta(minutes=self.config.watch.remind_every)
+                recent = count_complaints(self.db, service, now - window, now + pd.Timedelta(microseconds=1))
             payload = event_payload(
                 name,
                 episode,
@@ -295,6 +304,8 @@ class Watcher:
                 samples=samples,
                 dashboard_url=self.config.watch.dashboard_url,
                 created_at=now,
+                recent=recent,
+                recent_minutes=self.config.watch.remind_every if recent is not None else None,
             )
             level = "possible" if name == "opened" else episode["level"]
             payload["level"] = level
@@ -338,14 +349,8 @@ class Watcher:
                 f"  - {r['created_at'][:16].replace('T', ' ')} UTC  {r['episode']}: {r['event']} ({r['level']})"
                 for r in rows
             ]
-            still_open = sorted(
-                {
-                    r["episode"]
-                    for r in rows
-                    if open_watch_episode(self.db, r["service"])
-                    and open_watch_episode(self.db, r["service"])["id"] == r["episode"]
-                }
-            )
+            open_now = {(open_watch_episode(self.db, svc) or {}).get("id") for svc in {r["service"] for r in rows}}
+            still_open = sorted({r["episode"] for r in rows} & open_now)
             if still_open:
                 lines.append(f"Still open now: {', '.join(still_open)}")
             payload = {
