@@ -494,3 +494,22 @@ def test_watch_refuses_a_channel_apprise_cannot_read_and_status_a_missing_databa
     missing = earshot("status", "--db", tmp_path / "nope" / "x.db")
     assert missing.returncode == 1 and "no database at" in missing.stderr
     assert not (tmp_path / "nope").exists()
+
+
+def test_status_says_watch_never_ran_and_answers_in_json(tmp_path):
+    from earshot.store import save_heartbeat, save_state
+    from tests.conftest import earshot
+
+    db = open_db(tmp_path / "s.db")
+    save_state(db, "hackernews", last_ok_at=pd.Timestamp.now(tz="UTC").isoformat())
+    never = earshot("status", "--db", tmp_path / "s.db")
+    assert never.returncode == 3
+    assert never.stdout.splitlines()[0] == "watch: has never run on this database (`earshot watch` starts it)"
+    now = pd.Timestamp.now(tz="UTC").isoformat()
+    save_heartbeat(db, pid=1, host="h", started_at=now, last_pass_at=now, passes=3, sources={"hackernews": {}})
+    ran = earshot("status", "--db", tmp_path / "s.db", "--json")
+    report = json.loads(ran.stdout)
+    assert ran.returncode == 0 and report["watch"] == "running" and report["exit"] == 0
+    assert [(s["source"], s["ok"], s["failing"]) for s in report["sources"]] == [("hackernews", True, False)]
+    listed = earshot("notify", "--config", tmp_path / "none.toml")
+    assert listed.returncode == 1 and "config file not found" in listed.stderr

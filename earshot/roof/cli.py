@@ -541,11 +541,13 @@ def watch(db_path, config_path, once, timeout):
     lost, nothing delivered is sent again.
 
     \b
-    Example:
-      $ earshot watch --config my.toml
-      2024-03-04 10:00:01 watching 7 sources for chatgpt
-      2024-03-04 10:42:05 chatgpt-20240304T1040Z: opened (possible, peak score 6.1)
-      2024-03-04 10:42:06 notify 'ops-webhook': delivered opened of chatgpt-20240304T1040Z
+    Example (local test feeds, one of them stalled):
+      $ earshot watch --config watch.toml
+      2026-12-02 18:16:03 watching 5 sources for chatgpt
+      2026-12-02 18:16:06 stalled-feed: error: http://127.0.0.1:45859/feed did not answer within the fetch's 3s deadline
+      2026-12-02 18:16:14 hackernews: 40 new posts, 0 duplicates skipped
+      2026-12-02 18:16:14 chatgpt-20261202T1815Z: opened (possible, peak score 300.0)
+      2026-12-02 18:16:14 notify 'ops-webhook': delivered opened of chatgpt-20261202T1815Z
     """
     import logging
     import signal
@@ -594,13 +596,12 @@ def status(db_path, config_path, as_json):
       3  watch is not running: never started, stopped, or stale
 
     \b
-    Example:
-      $ earshot status
-      watch: running (pid 4242 on box), last pass 3 s ago, 1207 passes since 2024-03-04 10:00 UTC
-      hackernews        ok       last fetch 41 s ago
-      openai-forum      failing  since 10:41 UTC: HTTP 503 Service Unavailable from ... (last ok 10:39 UTC)
-      open episodes: chatgpt-20240304T1040Z (confirmed since 10:42 UTC, peak score 12.3)
-      notifications: 'ops-webhook' 2 waiting, last error: HTTP 503 Service Unavailable
+    Example (local test feeds, one of them stalled):
+      $ earshot status --config watch.toml
+      watch: running (pid 20387 on vm), last pass 4 s ago, 35 passes since 2026-12-02 18:16 UTC
+      hackernews    ok       last fetch 1 s ago
+      stalled-feed  failing  since 18:16 UTC: http://127.0.0.1:45859/feed did not answer within the fetch's 3s deadline
+      open episodes: chatgpt-20261202T1815Z (confirmed since 18:16 UTC, peak score 300.0)
     """
     import pandas as pd
 
@@ -692,7 +693,7 @@ def notify(config_path, send_test_message):
     Example:
       $ earshot notify --test --config my.toml
       ops-webhook: ok
-      team-chat: failed: Apprise could not deliver
+      nobody-home: failed: Apprise could not deliver: A Connection error occurred sending JSON notification to 127.0.0.1.
     """
     from earshot.notify import send_test
 
