@@ -5,13 +5,13 @@ whether a backfill is filling it in.
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from dashboard import data
 from dashboard.view import View, collector_running
 from earshot.report import watch_state
 from earshot.store import load_heartbeat, outbox_backlog
+from earshot.timeutil import utc_now
 
 TITLE = "Sources"
 QUERY_KEYS = ()
@@ -66,7 +66,7 @@ def render(view: View) -> None:
 def watch_banner(view: View) -> None:
     """Whether `earshot watch` is running on this database, and notifications it could not deliver yet."""
     # Read afresh on each render (a row or two): the heartbeat moves every few seconds.
-    state, line = watch_state(load_heartbeat(view.db), pd.Timestamp.now(tz="UTC"), view.config.watch.stale_after)
+    state, line = watch_state(load_heartbeat(view.db), utc_now(), view.config.watch.stale_after)
     if state == "never":
         return
     text = line.removeprefix("watch: ")

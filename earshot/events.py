@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from detector.episodes import bucket_step
+
 from .report import iso
 
 # An official incident counts as this episode's acknowledgment when its first
@@ -77,7 +79,7 @@ def track(
     ``reports`` and ``expected`` add up settled buckets only, so walking the
     same provisional rows again next pass counts nothing twice.
     """
-    step = step or _step(rows.index)
+    step = step or bucket_step(rows.index)
     changes: list[tuple[dict, list[str]]] = []
     names: list[str] = []
     current = dict(episode) if episode else None
@@ -247,9 +249,3 @@ def clip(text: str, limit: int = TEXT_LIMIT) -> str:
     """
     flat = " ".join(str(text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def _step(index: pd.DatetimeIndex) -> pd.Timedelta:
-    if index.freq is not None:
-        return pd.Timedelta(index.freq)
-    return pd.Timedelta(index[1] - index[0]) if len(index) > 1 else pd.Timedelta("5min")

@@ -33,6 +33,7 @@ import pandas as pd
 from . import USER_AGENT
 from .config import ConfigError, Notifier
 from .store import due_deliveries, mark_delivered, mark_failed, open_db
+from .timeutil import utc_now
 
 log = logging.getLogger("earshot.notify")
 # httpx logs each request's URL at INFO, and a channel's URL may hold a secret.
@@ -91,11 +92,11 @@ def _recent(payload: dict) -> str:
     return f"{n} report{'s' if n != 1 else ''} in the last {minutes:g} min"
 
 
-def _lead(payload: dict) -> str:
+def _lead(payload: dict, joint: str = ", ") -> str:
     lead = payload.get("lead_minutes")
     if lead is None:
         return ""
-    return f", {lead:+.0f} min after earshot" if lead >= 0 else f", {-lead:.0f} min before earshot"
+    return f"{joint}{lead:+.0f} min after earshot" if lead >= 0 else f"{joint}{-lead:.0f} min before earshot"
 
 
 def _official(payload: dict) -> str:
@@ -105,7 +106,7 @@ def _official(payload: dict) -> str:
     first = pd.Timestamp(official["first_post"])
     return (
         f"Official status: {official.get('status') or 'posted'} ({official['title']}), first posted "
-        f"{first:%H:%M} UTC{_lead(payload).replace(',', ';', 1)}."
+        f"{first:%H:%M} UTC{_lead(payload, '; ')}."
     )
 
 
@@ -142,9 +143,7 @@ NOTIFY_TYPES = {"opened": "warning", "confirmed": "failure", "reminder": "warnin
 def _apprise(address: str, payload: dict, secrets: list[str]) -> None:
     import apprise
 
-    channel = apprise.Apprise()
-    if not channel.add(address):
-        raise NotifyError(f"Apprise does not understand this URL (scheme {address.split(':', 1)[0]!r})")
+    channel = apprise_channel(address)
     title, body = message(payload)
     result = channel.notify(
         title=title,
@@ -160,6 +159,31 @@ def _apprise(address: str, payload: dict, secrets: list[str]) -> None:
         raise NotifyError(f"Apprise could not deliver{': ' + '; '.join(said[-2:]) if said else ''}")
 
 
+def apprise_channel(address: str):
+    """An Apprise object sending to ``address``, or :class:`NotifyError` when Apprise cannot read it."""
+    import apprise
+
+    channel = apprise.Apprise()
+    if not channel.add(address):
+        raise NotifyError(f"Apprise does not understand this URL (scheme {address.split(':', 1)[0]!r})")
+    return channel
+
+
+def check_channel(notifier: Notifier) -> None:
+    """Refuse an Apprise URL Apprise cannot read, at start rather than at the first outage
+    (a URL whose secret is not in the environment yet is checked when it is sent)."""
+    if notifier.kind != "apprise":
+        return
+    try:
+        address = notifier.address()
+    except ConfigError:
+        return
+    try:
+        apprise_channel(address)
+    except NotifyError as error:
+        raise ConfigError(f"notify {notifier.name!r}: {error}") from None
+
+
 def _blank(text: str, secrets: list[str]) -> str:
     for secret in secrets:
         text = text.replace(secret, "***")
@@ -167,10 +191,6 @@ def _blank(text: str, secrets: list[str]) -> str:
 
 
 # -- the sender ----------------------------------------------------------------------
-
-
-def utc_now() -> pd.Timestamp:
-    return pd.Timestamp.now(tz="UTC")
 
 
 class Sender:
@@ -193,6 +213,7 @@ class Sender:
         self.stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._last_sent: dict[str, float] = {}
+        self._flush_until = float("inf")  # set by stop(): the end of the grace period
 
     def deliver_due(self, db=None, only: str | None = None) -> list[tuple[str, str, str | None]]:
         """Send every delivery due now; return ``(notifier, event key, error or None)`` for each tried."""
@@ -231,8 +252,6 @@ class Sender:
         return notifier.name, delivery["key"], None
 
     # -- threads ----------------------------------------------------------------
-
-    _flush_until = float("inf")
 
     def start(self) -> None:
         for name in self.notifiers:

@@ -37,6 +37,11 @@ def _fromisoformat(value: str) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def utc_now() -> pd.Timestamp:
+    """The current time, as a tz-aware UTC timestamp (the watch's default clock)."""
+    return pd.Timestamp.now(tz="UTC")
+
+
 def now_iso() -> str:
     """The current time as UTC ISO 8601."""
     return utc_iso(datetime.now(UTC))

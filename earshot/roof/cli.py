@@ -44,6 +44,22 @@ config_option = click.option(
 port_option = click.option("--port", default=8501, show_default=True, help="Port to serve the dashboard on.")
 
 
+def timeout_option(default: float):
+    return click.option(
+        "--timeout", type=float, default=default, show_default=True, help="Seconds before a request gives up."
+    )
+
+
+def attempts_option(default: int, until: str = ""):
+    return click.option(
+        "--attempts",
+        type=click.IntRange(min=1),
+        default=default,
+        show_default=True,
+        help=f"Tries per request on 429, 5xx and timeouts{until}.",
+    )
+
+
 class Parsed(click.ParamType):
     """A command-line value read by :meth:`parse`; a ``ValueError`` becomes click's usage error."""
 
@@ -143,14 +159,8 @@ def cli():
 @config_option
 @click.option("--source", "sources", multiple=True, help="Collect only this source (repeatable).")
 @click.option("--every", type=click.IntRange(min=1), default=None, help="Keep polling every N seconds.")
-@click.option("--timeout", type=float, default=15.0, show_default=True, help="Seconds before a request gives up.")
-@click.option(
-    "--attempts",
-    type=click.IntRange(min=1),
-    default=3,
-    show_default=True,
-    help="Tries per request on 429, 5xx and timeouts.",
-)
+@timeout_option(15.0)
+@attempts_option(3)
 def collect(db_path, config_path, sources, every, timeout, attempts):
     """Read every configured source once and store what is new.
 
@@ -209,14 +219,8 @@ def collect(db_path, config_path, sources, every, timeout, attempts):
     metavar="SECONDS",
     help="Seconds between requests to the source's host. Default: the source's min_interval, else its service's limit.",
 )
-@click.option(
-    "--attempts",
-    type=click.IntRange(min=1),
-    default=6,
-    show_default=True,
-    help="Tries per request on 429, 5xx and timeouts before the backfill stops.",
-)
-@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds before a request gives up.")
+@attempts_option(6, until=" before the backfill stops")
+@timeout_option(30.0)
 @click.option("--restart", is_flag=True, help="Forget this range's checkpoint and read it all again.")
 @click.option("--dry-run", is_flag=True, help="Print the windows it would fetch, fetch nothing.")
 def backfill(source, db_path, config_path, since, until, window, min_interval, attempts, timeout, restart, dry_run):
@@ -514,7 +518,7 @@ def _print_verdicts(classifier, texts: list[str]) -> None:
 @db_option()
 @config_option
 @click.option("--once", is_flag=True, help="One pass: fetch every source, detect, send what is due, and exit.")
-@click.option("--timeout", type=float, default=15.0, show_default=True, help="Seconds before one request gives up.")
+@timeout_option(15.0)
 def watch(db_path, config_path, once, timeout):
     """Run unattended: poll, detect, and notify people once per event.
 
@@ -607,10 +611,11 @@ def status(db_path, config_path, as_json):
 
     from earshot.report import ago, watch_state
     from earshot.store import collector_states, load_heartbeat, load_watch_episodes, outbox_backlog
+    from earshot.timeutil import utc_now
 
     db = _open_existing(db_path)
     config = _config(config_path)
-    now = pd.Timestamp.now(tz="UTC")
+    now = utc_now()
     heartbeat = load_heartbeat(db)
     state, line = watch_state(heartbeat, now, config.watch.stale_after)
     states = collector_states(db)

@@ -40,7 +40,7 @@ from collectors.collect import Fetched, fetch_source, store_fetched
 from collectors.http import HttpClient
 from earshot.aggregates import source_days
 from earshot.analysis import detector_from_config, service_counts, service_incidents, service_sources, without_gaps
-from earshot.config import Config, ConfigError
+from earshot.config import Config
 from earshot.events import (
     acknowledgment,
     event_key,
@@ -50,7 +50,7 @@ from earshot.events import (
     reminder_due,
     track,
 )
-from earshot.notify import utc_now
+from earshot.notify import check_channel
 from earshot.report import iso
 from earshot.store import (
     collector_states,
@@ -68,6 +68,7 @@ from earshot.store import (
     save_detector_state,
     save_heartbeat,
 )
+from earshot.timeutil import utc_now
 
 log = logging.getLogger("earshot.watch")
 # State format: bump when what is pickled changes shape.
@@ -290,6 +291,7 @@ class Watcher:
         until = pd.Timestamp(episode["end"]) if episode["end"] else now + pd.Timedelta(microseconds=1)
         samples = sample_complaints(self.db, service, pd.Timestamp(episode["first_bucket"]), until) if names else []
         events, deliveries = [], []
+        held_until = self._silenced_until(service, now) if names else None
         for name in names:
             recent = None
             if name == "reminder":  # is it dying down? what the last stretch brought
@@ -311,7 +313,6 @@ class Watcher:
             payload["level"] = level
             key = event_key(episode["id"], name, episode["reminders"])
             events.append({"key": key, "event": name, "level": level, "created_at": iso(now), "payload": payload})
-            held_until = self._silenced_until(service, now)
             for notifier in self.config.notify:
                 if notifier.wants(name, service, level):
                     status = "held" if held_until else "pending"
@@ -445,23 +446,6 @@ class Watcher:
         upcoming = [due for name, due in self.next_due.items() if name not in self.in_flight]
         seconds = min(((due - now).total_seconds() for due in upcoming), default=1.0)
         return min(max(seconds, 0.05), 1.0)
-
-
-def check_channel(notifier) -> None:
-    """Refuse an Apprise URL Apprise cannot read, at start rather than at the first outage
-    (a URL whose secret is not in the environment yet is checked when it is sent)."""
-    if notifier.kind != "apprise":
-        return
-    try:
-        address = notifier.address()
-    except ConfigError:
-        return
-    import apprise
-
-    if not apprise.Apprise().add(address):
-        raise ConfigError(
-            f"notify {notifier.name!r}: Apprise does not understand this URL (scheme {address.split(':', 1)[0]!r})"
-        )
 
 
 def _heard(counts: pd.DataFrame) -> dict[pd.Timestamp, list[str]]:
