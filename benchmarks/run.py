@@ -116,11 +116,13 @@ def rolling_median_zscore(counts: pd.Series, window: str = "7D", threshold: floa
 
 
 def measured(fn, *args):
-    """Seconds and peak traced memory (MiB) of one call."""
+    """Seconds of one call, and peak traced memory (MiB) of a second one
+    (tracing slows allocation-heavy numpy code, so it is not timed)."""
     import tracemalloc
 
-    tracemalloc.start()
     seconds, value = timed(fn, *args)
+    tracemalloc.start()
+    fn(*args)
     peak = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
     return seconds, peak, value

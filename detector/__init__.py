@@ -17,6 +17,7 @@ from .episodes import episodes
 from .evaluation import (
     acknowledgment_grade,
     anomaly_windows,
+    calibration,
     lead_minutes,
     match_incidents,
     nab_raw_score,
@@ -34,6 +35,7 @@ __all__ = [
     "RuleFeatures",
     "acknowledgment_grade",
     "anomaly_windows",
+    "calibration",
     "complaint_counts",
     "complaint_scores",
     "counts_by",

@@ -27,16 +27,20 @@ carries the state forward, giving exactly what a fit on the whole series gives.
 
 from __future__ import annotations
 
+import copy
+import math
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
 from .episodes import LEVELS, EpisodeRules, EpisodeState, run_episodes
-from .seasonal import dispersion_hourly, expected_hourly, hourly_rate, hourly_sums, lookback_hours
+from .seasonal import clustering_hourly, dispersion_hourly, expected_hourly, hourly_rate, hourly_sums, lookback_hours
 from .surprise import EVIDENCE, alert_count, combined_surprise, surprise
 
 HOUR = pd.Timedelta("1h")
 CHUNK = 1 << 14  # rows scored at a time
+STATES = pd.CategoricalDtype(list(LEVELS))
 
 
 class RollingBaselineDetector(BaseEstimator):
@@ -58,10 +62,15 @@ class RollingBaselineDetector(BaseEstimator):
         History needed before a bucket is scored; earlier buckets score 0.
     min_rate : float, default 0.05
         Floor of the expected count, in posts per hour and source: silence is
-        never taken to mean that a handful of posts is impossible.
+        never taken to mean that a handful of posts is impossible. The
+        problem types share the sources' floors out between them.
     dispersion : "auto" or float, default "auto"
         Extra-Poisson variation (``var = mean + dispersion * mean**2``):
         learned from the trailing window, or fixed.
+    clustering : "auto" or float, default "auto"
+        How many posts a complaint brings along ("same here" threads, news
+        bursts): counts are read as clusters of this size, learned from the
+        trailing window (never under 1), or fixed (1.0: no clustering).
     scales : tuple of int, default (3, 6, 12)
         Scan windows, in buckets: the score is the strongest evidence over
         the last 3, 6 and 12 buckets, so a slow, small outage adds up, and a
@@ -98,6 +107,7 @@ class RollingBaselineDetector(BaseEstimator):
         min_history: str = "1D",
         min_rate: float = 0.05,
         dispersion="auto",
+        clustering="auto",
         scales: tuple = (3, 6, 12),
         single_source_penalty: float = 1.0,
         threshold: float = 5.0,
@@ -112,6 +122,7 @@ class RollingBaselineDetector(BaseEstimator):
         self.min_history = min_history
         self.min_rate = min_rate
         self.dispersion = dispersion
+        self.clustering = clustering
         self.scales = scales
         self.single_source_penalty = single_source_penalty
         self.threshold = threshold
@@ -123,33 +134,49 @@ class RollingBaselineDetector(BaseEstimator):
 
     # -- the estimator API ---------------------------------------------------------
 
-    def fit(self, counts, y=None) -> RollingBaselineDetector:
-        """Read ``counts`` from the start; keep the state to :meth:`update` from."""
+    def fit(self, counts, y=None, until=None) -> RollingBaselineDetector:
+        """Read ``counts`` from the start; keep the state to :meth:`update` from.
+
+        ``until``: the moment the counts were read. When it falls inside the
+        last bucket, that bucket is still filling: it is scored against the
+        expectation for its elapsed part (so an alert need not wait for the
+        bucket to close) and left out of the state, to be read again whole.
+        """
         frame, index = _on_grid(_as_frame(counts))
         self._start(frame)
-        self.result_ = self._advance(frame).reindex(index).set_axis(counts.index)
+        self.result_ = _on_index(self._advance_until(frame, until), index, counts.index)
         self.baseline_ = self.result_["baseline"]
         return self
 
-    def fit_predict(self, counts, y=None) -> pd.DataFrame:
+    def fit_predict(self, counts, y=None, until=None) -> pd.DataFrame:
         """Return, on ``counts``' index: ``count`` (all sources), ``baseline``
         (expected count), ``dispersion``, ``score``, ``sources`` (how many
-        sources are surprising), ``state`` (``none``, ``possible``,
+        sources are surprising), ``problem`` (the problem type whose own
+        evidence is strongest, where it shows any; None elsewhere),
+        ``elapsed`` (the share of the bucket heard: 1.0 but for a last bucket
+        still filling at ``until``), ``state`` (``none``, ``possible``,
         ``confirmed``), ``alert`` (bool) and ``onset`` (bool, first bucket of
-        each episode)."""
-        return self.fit(counts).result_
+        each episode).
 
-    def update(self, counts) -> pd.DataFrame:
+        ``counts`` is a Series (one source), a DataFrame with one column per
+        source, or a DataFrame with two column levels, ``(source, problem)``:
+        then each problem type is scored against its own baseline too, over
+        all sources (the label ``""`` counts for its source but is no type).
+        """
+        return self.fit(counts, until=until).result_
+
+    def update(self, counts, until=None) -> pd.DataFrame:
         """Read the buckets that follow the last one read, and return their rows.
 
         Only the trailing history the baseline needs is kept, so updating
         bucket by bucket costs the same on day 1 as on day 400. Buckets
-        skipped between two updates, or within one, count as missing.
+        skipped between two updates, or within one, count as missing. A last
+        bucket still filling at ``until`` is scored but not kept (see :meth:`fit`).
         """
         if not hasattr(self, "columns_"):
-            return self.fit_predict(counts)
+            return self.fit_predict(counts, until=until)
         frame, index = _on_grid(_as_frame(counts), self.step_)
-        return self._advance(frame).reindex(index).set_axis(counts.index)
+        return _on_index(self._advance_until(frame, until), index, counts.index)
 
     def alert_level(self, result: pd.DataFrame) -> pd.Series:
         """The count a bucket of ``result`` would need to open an episode on
@@ -164,7 +191,10 @@ class RollingBaselineDetector(BaseEstimator):
         """
         scale = min(int(s) for s in self.scales)
         expected = result["baseline"]
-        needed = alert_count(scale * expected, result["dispersion"].fillna(0.0), float(self.threshold))
+        window = scale * expected
+        extra = result["clustering"].fillna(1.0) - 1.0 if "clustering" in result else 0.0
+        phi = result["dispersion"].fillna(0.0) + (extra / window.where(window > 0)).fillna(0.0)
+        needed = alert_count(window, phi, float(self.threshold))
         return pd.Series(needed - (scale - 1) * expected.to_numpy(), index=result.index, name="alert_level")
 
     def check_params(self) -> None:
@@ -184,12 +214,21 @@ class RollingBaselineDetector(BaseEstimator):
             raise ValueError(f"scales must be whole numbers of buckets, at least 1, got {self.scales!r}")
         if self.dispersion != "auto" and float(self.dispersion) < 0:
             raise ValueError(f"dispersion must be 'auto' or at least 0, got {self.dispersion!r}")
+        if self.clustering != "auto" and float(self.clustering) < 1:
+            raise ValueError(f"clustering must be 'auto' or at least 1, got {self.clustering!r}")
+
+    def __getstate__(self):
+        # The buffer's spare room is not state: the kept history is pickled on its own.
+        state = super().__getstate__()
+        state.pop("room_", None)
+        return state
 
     # -- the work --------------------------------------------------------------
 
     def _start(self, frame: pd.DataFrame) -> None:
         self.check_params()
         self.columns_ = list(frame.columns)
+        self.sources_, self.problems_ = _layout(frame.columns)
         self.step_ = _step_of(frame.index)
         self.per_hour_ = int(HOUR / self.step_)
         if HOUR % self.step_ != pd.Timedelta(0) or self.per_hour_ < 1:
@@ -197,11 +236,18 @@ class RollingBaselineDetector(BaseEstimator):
         # Hours run from the first bucket's hour, on the series' own grid.
         first = frame.index[0] if len(frame) else pd.Timestamp(0, tz="UTC")
         lead = int((first - first.floor("h")) / self.step_)
-        self.history_ = np.empty((0, len(self.columns_) + (len(self.columns_) > 1)))
+        self.history_ = np.empty((0, self._width()))
+        self.room_ = None
         self.history_start_ = first - lead * self.step_
         self.history_end_ = self.history_start_
         self.state_ = EpisodeState()
-        self.expected_hours_ = self.dispersion_hours_ = np.empty((0, self.history_.shape[1]))
+        self.expected_hours_ = self.dispersion_hours_ = self.clustering_hours_ = np.empty((0, self._width()))
+
+    def _width(self) -> int:
+        """Series scored: each source, each problem type, then all together
+        (when there is more than one series to pool)."""
+        parts = len(self.sources_) + len(self.problems_)
+        return parts + (parts > 1)
 
     def _rules(self) -> EpisodeRules:
         return EpisodeRules(
@@ -213,65 +259,107 @@ class RollingBaselineDetector(BaseEstimator):
             int(self.cooldown),
         )
 
-    def _advance(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def _advance_until(self, frame: pd.DataFrame, until) -> pd.DataFrame:
+        """:meth:`_advance`, the last bucket scored for its elapsed share when
+        ``until`` falls inside it, on a copy, so the state holds whole buckets only."""
+        elapsed = _elapsed(frame.index, self.step_, until)
+        if elapsed >= 1.0:
+            return self._advance(frame)
+        done = self._advance(frame.iloc[:-1])
+        ahead = copy.copy(self)
+        ahead.__dict__.pop("result_", None)
+        ahead.__dict__.pop("baseline_", None)
+        return (
+            pd.concat([done, ahead._advance(frame.iloc[-1:], elapsed)])
+            if len(done)
+            else ahead._advance(frame.iloc[-1:], elapsed)
+        )
+
+    def _series(self, frame: pd.DataFrame) -> np.ndarray:
+        """The counts of every scored series (see :meth:`_width`), one row per bucket."""
         if list(frame.columns) != self.columns_:
             raise ValueError(f"expected the columns {self.columns_}, got {list(frame.columns)}")
+        values = frame.to_numpy(dtype=float)
+        if self.problems_:
+            sources = frame.columns.get_level_values(0)
+            problems = frame.columns.get_level_values(1)
+            parts = [_total(values[:, sources == s]) for s in self.sources_]
+            parts += [_total(values[:, problems == p]) for p in self.problems_]
+            values = np.column_stack(parts)
+        if values.shape[1] > 1:  # all sources pooled, as one more column
+            pooled = _total(values[:, : len(self.sources_)])
+            values = np.column_stack([values, pooled])
+        return values
+
+    def _advance(self, frame: pd.DataFrame, elapsed: float = 1.0) -> pd.DataFrame:
+        values = self._series(frame)
         if not len(frame):
             empty = np.zeros(0)
-            return _result(frame.index, empty, empty, empty, empty, empty, np.zeros(0, np.int8), np.zeros(0, bool))
+            return _result(
+                frame.index, empty, empty, empty, empty, empty, empty, [], empty, np.zeros(0, np.int8), empty > 0
+            )
         gap = (frame.index[0] - self.history_end_) / self.step_
         if gap < 0 or gap != int(gap):
             raise ValueError(f"counts must continue from {self.history_end_} (got {frame.index[0]})")
 
-        values = frame.to_numpy(dtype=float)
-        if values.shape[1] > 1:  # all sources pooled, as one more column
-            missing = np.isnan(values)
-            pooled = np.where(missing.all(axis=1), np.nan, np.where(missing, 0.0, values).sum(axis=1))
-            values = np.column_stack([values, pooled])
-        missing = np.full((int(gap), values.shape[1]), np.nan)
-        history = np.vstack([self.history_, missing, values]) if len(self.history_) or gap else values
+        history = self._extended(int(gap), values)
         first_new = len(history) - len(values)
 
         # An hour's expectation depends only on the hours before it: it is
         # worked out once, when the hour's first bucket arrives, and kept.
         if len(self.expected_hours_) * self.per_hour_ < len(history):
-            self.expected_hours_, self.dispersion_hours_ = self._baseline(history)
-        expected, dispersion = self.expected_hours_, self.dispersion_hours_
+            self.expected_hours_, self.dispersion_hours_, self.clustering_hours_ = self._baseline(history)
+        expected, dispersion, clustering = self.expected_hours_, self.dispersion_hours_, self.clustering_hours_
         rows = np.arange(first_new, len(history)) // self.per_hour_
         score, sources = np.zeros(len(rows)), np.zeros(len(rows), dtype=int)
+        problem = np.full(len(rows), -1)
         # In slices of the series, so the working arrays stay small and hot in the cache.
         for lo in range(first_new, len(history), CHUNK):
             hi = min(lo + CHUNK, len(history))
-            score[lo - first_new : hi - first_new], sources[lo - first_new : hi - first_new] = self._score(
-                history, expected, dispersion, lo, hi
+            part = slice(lo - first_new, hi - first_new)
+            score[part], sources[part], problem[part] = self._score(
+                history, expected, dispersion, clustering, lo, hi, elapsed if hi == len(history) else 1.0
             )
         levels, onset, self.state_ = run_episodes(score, self._rules(), self.state_)
 
         self.history_end_ = frame.index[-1] + self.step_
         self._keep_history(history)
+        names = np.array([*self.problems_, None], dtype=object)
+        share = np.ones(len(rows))
+        share[-1] = elapsed
         return _result(
             frame.index,
-            history[first_new:, -1],
-            expected[rows, -1],
+            history[first_new:, -1].copy(),  # the buffer is written again by the next update
+            expected[rows, -1] * share,
             dispersion[rows, -1],
+            clustering[rows, -1],
             score,
             sources,
+            names[problem],
+            share,
             levels,
             onset,
         )
 
-    def _baseline(self, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Expected count per bucket and dispersion, per hour and column."""
+    def _baseline(self, history: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Expected count per bucket, dispersion and clustering, per hour and column."""
         rows = len(history)
-        padded = np.vstack([history, np.full((-rows % self.per_hour_, history.shape[1]), np.nan)])
-        total, squares, seen = hourly_sums(padded, self.per_hour_)
+        if rows % self.per_hour_:
+            history = np.vstack([history, np.full((-rows % self.per_hour_, history.shape[1]), np.nan)])
+        total, squares, seen = hourly_sums(history, self.per_hour_)
         window = _hours(self.window, "window")
-        # The floor is per source: all sources pooled have one for each.
+        # The floor is per source: all sources pooled have one for each
+        # source, and the problem types share that pooled floor out between
+        # them, as they share out the complaints (a type's floor at a whole
+        # source's would make three complaints of a kind look ordinary).
+        n_sources, n_problems = len(self.sources_), len(self.problems_)
         floor = np.full(history.shape[1], float(self.min_rate))
         if history.shape[1] > 1:
-            floor[-1] *= history.shape[1] - 1
+            floor[-1] *= n_sources
+        floor[n_sources : n_sources + n_problems] *= n_sources / max(n_problems, 1)
+        rate = hourly_rate(total, seen, self.per_hour_)
         expected, clipped = expected_hourly(
-            hourly_rate(total, seen, self.per_hour_),
+            rate,
             window,
             season=self.season,
             min_history=_hours(self.min_history, "min_history"),
@@ -281,25 +369,51 @@ class RollingBaselineDetector(BaseEstimator):
             dispersion = dispersion_hourly(total, squares, seen, expected, clipped, self.per_hour_, window)
         else:
             dispersion = np.full_like(expected, float(self.dispersion))
-        return expected / self.per_hour_, dispersion
+        if self.clustering == "auto":
+            # Learned from all the complaints together, where there are posts
+            # enough to tell, and taken for every series: a thread stays in
+            # one source and on one problem, so each clusters as the whole
+            # does (a sparse series' own estimate would be mostly its prior).
+            pooled = clustering_hourly(
+                rate[:, -1:], expected[:, -1:], dispersion[:, -1:], clipped[:, -1:], self.per_hour_, window
+            )
+            clustering = np.repeat(pooled, expected.shape[1], axis=1)
+        else:
+            clustering = np.full_like(expected, float(self.clustering))
+        return expected / self.per_hour_, dispersion, clustering
 
-    def _score(self, history, expected, dispersion, lo, hi) -> tuple[np.ndarray, np.ndarray]:
-        """The strongest fused surprise over the scan windows, and how many
-        sources were surprising, for rows ``lo`` to ``hi`` of ``history``."""
+    def _score(self, history, expected, dispersion, clustering, lo, hi, elapsed=1.0):
+        """The strongest fused surprise over the scan windows, how many
+        sources were surprising, and which problem type was strongest (-1:
+        none showed evidence), for rows ``lo`` to ``hi`` of ``history``; the
+        last row heard for its ``elapsed`` share only."""
         scales = sorted({int(s) for s in self.scales})
         begin = max(0, lo - (scales[-1] - 1))
         hours = np.arange(begin, hi) // self.per_hour_
         new = slice(lo - begin, None)
         counts, means = history[begin:hi], expected[hours]
+        if elapsed < 1.0:
+            means[-1] *= elapsed
         # A bucket missing, or with no expectation yet, adds nothing to a scan window.
         unknown = np.isnan(counts) | np.isnan(means)
         counts = np.where(unknown, 0.0, counts)
         means = np.where(unknown, 0.0, means)
         unknown = unknown[new] if unknown[new].any() else None
         phi = np.nan_to_num(dispersion[hours[new]])
-        several = len(self.columns_) > 1
+        # Clustered counts (threads, bursts) vary ``clustering`` times more
+        # than Poisson counts even at low rates, where a quadratic dispersion
+        # vanishes: as a negative binomial whose size shrinks with the mean
+        # (var = clustering * mean + dispersion * mean**2), one thread can
+        # bring several posts, and the tail says so.
+        extra = np.nan_to_num(clustering[hours[new]], nan=1.0) - 1.0
+        n_sources, n_problems = len(self.sources_), len(self.problems_)
+        types = slice(n_sources, n_sources + n_problems)
+        # Looking at several problem types, the strongest of them is held to
+        # a stricter standard: Bonferroni's correction for looking K times.
+        correction = math.log10(n_problems) if n_problems else 0.0
         best = np.zeros(hi - lo)
         breadth = np.zeros(hi - lo, dtype=int)
+        strongest, which = np.zeros(hi - lo), np.full(hi - lo, -1)
         heard, due = np.zeros_like(counts), np.zeros_like(means)
         for shift in range(scales[-1]):
             # Running sums over the last 1, 2, ... buckets, read off at each scale.
@@ -308,30 +422,103 @@ class RollingBaselineDetector(BaseEstimator):
                 due[shift:] += means[: len(means) - shift]
             if shift + 1 not in scales:
                 continue
-            each = surprise(heard[new], due[new], phi)
+            window_due = due[new]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                spread = np.where(window_due > 0, extra / window_due, 0.0)
+            each = surprise(heard[new], window_due, phi + spread)
             if unknown is not None:
                 each[unknown] = 0.0
-            if several:
-                fused = np.maximum(each[:, -1], combined_surprise(each[:, :-1], float(self.single_source_penalty)))
-                breadth = np.maximum(breadth, (each[:, :-1] >= EVIDENCE).sum(axis=1))
-            else:
-                fused = each[:, 0]
+            fused = each[:, -1]
+            if n_sources > 1:
+                showing = (each[:, :n_sources] >= EVIDENCE).sum(axis=1)
+                fused = np.maximum(fused, combined_surprise(each[:, :n_sources], 0.0))
+                breadth = np.maximum(breadth, showing)
+            if n_problems:
+                by_type = each[:, types]
+                top = by_type.argmax(axis=1)
+                evidence = by_type[np.arange(len(top)), top] - correction
+                stronger = evidence > strongest
+                strongest = np.where(stronger, evidence, strongest)
+                which = np.where(stronger, top, which)
+                fused = np.maximum(fused, evidence)
+            if n_sources > 1:
+                # One source alone, however loud, may be one thread or one
+                # account: whichever way its evidence is read, it needs more.
+                fused = np.where(showing <= 1, np.maximum(fused - float(self.single_source_penalty), 0.0), fused)
             best = np.maximum(best, fused)
-        if not several:
+        if n_sources == 1:
             breadth = (best >= EVIDENCE).astype(int)
-        return best, breadth
+        return best, breadth, np.where(strongest >= EVIDENCE, which, -1)
+
+    def _extended(self, gap: int, values: np.ndarray) -> np.ndarray:
+        """The kept history, ``gap`` missing rows, then ``values``.
+
+        The history lives at the front of a larger buffer, so a live update
+        writes its few rows into the room after it instead of copying weeks
+        of rows (a shallow copy writing there, as a bucket still filling
+        does, leaves this detector's rows as they were).
+        """
+        if not len(self.history_) and not gap:
+            return values
+        room = getattr(self, "room_", None)
+        used = len(self.history_)
+        if room is None or self.history_.base is not room or used + gap + len(values) > len(room):
+            room = np.empty((2 * (used + gap + len(values)), values.shape[1]))
+            room[:used] = self.history_
+            self.room_ = room
+        room[used : used + gap] = np.nan
+        room[used + gap : used + gap + len(values)] = values
+        return room[: used + gap + len(values)]
 
     def _keep_history(self, history: np.ndarray) -> None:
         """Drop whole hours older than anything the next bucket can depend on."""
         keep_hours = lookback_hours(_hours(self.window, "window")) + 2 + max(self.scales) // self.per_hour_
         hours = max(0, len(history) // self.per_hour_ - keep_hours)
         drop = hours * self.per_hour_
-        self.history_ = history[drop:]
+        room = getattr(self, "room_", None)
+        if drop or room is None or history.base is not room:
+            # Moved, once an hour, to the front of a buffer with room for a day of updates.
+            kept = len(history) - drop
+            room = np.empty((kept + 24 * self.per_hour_, history.shape[1]))
+            room[:kept] = history[drop:]
+            self.room_, history = room, room[:kept]
+        self.history_ = history
         self.history_start_ = self.history_start_ + drop * self.step_
-        self.expected_hours_, self.dispersion_hours_ = self.expected_hours_[hours:], self.dispersion_hours_[hours:]
+        self.expected_hours_ = self.expected_hours_[hours:]
+        self.dispersion_hours_ = self.dispersion_hours_[hours:]
+        self.clustering_hours_ = self.clustering_hours_[hours:]
 
 
-def _result(index, count, expected, dispersion, score, sources, levels, onset) -> pd.DataFrame:
+def _layout(columns: pd.Index) -> tuple[list, list]:
+    """The sources, and the problem types (none for one-level columns), in order of first appearance."""
+    if columns.nlevels == 1:
+        return list(columns), []
+    if columns.nlevels != 2:
+        raise ValueError("counts' columns must be sources, or (source, problem) pairs")
+    sources = list(dict.fromkeys(columns.get_level_values(0)))
+    problems = [p for p in dict.fromkeys(columns.get_level_values(1)) if p != ""]
+    return sources, problems
+
+
+def _total(values: np.ndarray) -> np.ndarray:
+    """Row sums, a row where every column is missing being missing."""
+    if values.shape[1] == 1:
+        return values[:, 0]
+    missing = np.isnan(values)
+    return np.where(missing.all(axis=1), np.nan, np.where(missing, 0.0, values).sum(axis=1))
+
+
+def _elapsed(index: pd.DatetimeIndex, step: pd.Timedelta, until) -> float:
+    """The share of the last bucket of ``index`` heard by ``until`` (1.0: all of it)."""
+    if until is None or not len(index):
+        return 1.0
+    share = (pd.Timestamp(until).tz_convert("UTC") - index[-1].tz_convert("UTC")) / step
+    return float(min(max(share, 0.0), 1.0))
+
+
+def _result(
+    index, count, expected, dispersion, clustering, score, sources, problem, elapsed, levels, onset
+) -> pd.DataFrame:
     """The result frame; ``count``, ``expected`` and ``dispersion`` are of all
     sources together (the pooled column, or the only one)."""
     return pd.DataFrame(
@@ -339,14 +526,24 @@ def _result(index, count, expected, dispersion, score, sources, levels, onset) -
             "count": count,
             "baseline": expected,
             "dispersion": dispersion,
+            "clustering": clustering,
             "score": score,
             "sources": np.asarray(sources, dtype=int),
-            "state": pd.Categorical.from_codes(levels, categories=list(LEVELS)),
+            "problem": np.asarray(problem, dtype=object),
+            "elapsed": elapsed,
+            "state": pd.Categorical.from_codes(levels, dtype=STATES),
             "alert": levels > 0,
             "onset": onset,
         },
         index=index,
     )
+
+
+def _on_index(result: pd.DataFrame, index: pd.DatetimeIndex, original: pd.Index) -> pd.DataFrame:
+    """``result`` (on the full grid) back on the rows of ``index``, labelled as ``original``."""
+    if len(result.index) != len(index) or not result.index.equals(index):
+        result = result.reindex(index)
+    return result if result.index.equals(original) else result.set_axis(original)
 
 
 def _as_frame(counts) -> pd.DataFrame:

@@ -135,42 +135,51 @@ EPISODE_COLUMNS = [
     "peak_score",
     "peak_count",
     "peak_sources",
+    "problems",
 ]
 
 
 def episodes(result: pd.DataFrame) -> pd.DataFrame:
     """One row per alert episode in a :meth:`RollingBaselineDetector.fit_predict` result.
 
-    ``start`` is when the alert could first be raised (the end of the onset
-    bucket); ``confirmed_at`` likewise for the confirmation (NaT if it never
-    was); ``end`` is when the episode was known to be over (the end of the
-    bucket that closed it), or NaT while it is still open at the series' end.
-    ``level`` is the highest tier it reached; ``first_bucket`` /
-    ``last_bucket`` delimit its alerting buckets.
+    ``start`` is when the alert could first be raised: the end of the onset
+    bucket or, for a bucket still filling, the moment it was heard to
+    (``elapsed``), so never later than the counts were read. ``confirmed_at``
+    likewise for the confirmation (NaT if it never was); ``end`` is when the
+    episode was known to be over (the end of the bucket that closed it), or
+    NaT while it is still open at the series' end. ``level`` is the highest
+    tier it reached; ``first_bucket`` / ``last_bucket`` delimit its alerting
+    buckets; ``problems`` lists the problem types whose own evidence was the
+    strongest in its buckets, the most frequent first (empty when the counts
+    had no problem types, or none stood out).
     """
     if result.empty or not result["alert"].any():
-        kinds = {"level": object, "peak_score": float, "peak_count": int, "peak_sources": int}
+        kinds = {"level": object, "peak_score": float, "peak_count": int, "peak_sources": int, "problems": object}
         return pd.DataFrame({c: pd.Series(dtype=kinds.get(c, "datetime64[ns, UTC]")) for c in EPISODE_COLUMNS})
     step = bucket_step(result.index)
     alert = result["alert"].to_numpy()
     # Alerting buckets before the first onset belong to an episode that was
     # already open when the frame began: they form run 0.
     run_id = np.cumsum(result["onset"].to_numpy())
+    elapsed = result["elapsed"] if "elapsed" in result else pd.Series(1.0, index=result.index)
+    heard_until = result.index[-1] + float(elapsed.iloc[-1]) * step
     rows = []
     for _, run in result[alert].groupby(run_id[alert]):
         last = run.index[-1]
         confirmed = run.index[run["state"] == "confirmed"]
+        problems = run["problem"].dropna().value_counts() if "problem" in run else pd.Series(dtype=int)
         rows.append(
             {
-                "start": run.index[0] + step,
-                "end": pd.NaT if last == result.index[-1] else last + 2 * step,
+                "start": run.index[0] + float(elapsed.loc[run.index[0]]) * step,
+                "end": pd.NaT if last == result.index[-1] else min(last + 2 * step, heard_until),
                 "level": "confirmed" if len(confirmed) else "possible",
-                "confirmed_at": confirmed[0] + step if len(confirmed) else pd.NaT,
+                "confirmed_at": confirmed[0] + float(elapsed.loc[confirmed[0]]) * step if len(confirmed) else pd.NaT,
                 "first_bucket": run.index[0],
                 "last_bucket": last,
                 "peak_score": float(run["score"].max()),
                 "peak_count": int(run["count"].max()),
                 "peak_sources": int(run["sources"].max()) if "sources" in run else 1,
+                "problems": list(problems.index),
             }
         )
     frame = pd.DataFrame(rows, columns=EPISODE_COLUMNS)

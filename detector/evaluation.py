@@ -243,3 +243,41 @@ def nab_score(scored: list[dict]) -> float:
     null = sum(s["null"] for s in scored)
     perfect = sum(s["perfect"] for s in scored)
     return round(100.0 * (raw - null) / (perfect - null), 2) if perfect > null else 0.0
+
+
+def calibration(result: pd.DataFrame, thresholds=(1.0, 2.0, 3.0, 4.0, 5.0)) -> pd.DataFrame:
+    """What the score promises against what it does, on buckets with no outage.
+
+    A score is ``-log10`` of a tail probability, so on ordinary data a
+    bucket should reach ``t`` at most ``10**-t`` of the time. For each
+    threshold: the buckets scored (those with a baseline), how many reached
+    it, the share that did (``observed``), the share promised (``nominal``),
+    and their ``ratio`` (at most 1 when the promise holds; discrete counts
+    usually do better). ``per_week`` is the promise in buckets a week.
+
+    >>> index = pd.date_range("2024-03-04", periods=2016, freq="5min", tz="UTC")
+    >>> quiet = pd.DataFrame({"score": np.r_[np.zeros(2006), np.full(10, 2.5)], "baseline": 1.0}, index=index)
+    >>> calibration(quiet, thresholds=(2.0, 3.0))[["threshold", "reached", "nominal", "ratio"]]
+       threshold  reached  nominal     ratio
+    0        2.0       10    0.010  0.496032
+    1        3.0        0    0.001  0.000000
+    """
+    scored = result["score"][result["baseline"].notna()].to_numpy()
+    week = pd.Timedelta("7D") / pd.Timedelta(result.index[1] - result.index[0]) if len(result) > 1 else np.nan
+    rows = []
+    for threshold in thresholds:
+        reached = int((scored >= threshold).sum())
+        observed = reached / len(scored) if len(scored) else np.nan
+        nominal = 10.0**-threshold
+        rows.append(
+            {
+                "threshold": float(threshold),
+                "buckets": len(scored),
+                "reached": reached,
+                "observed": observed,
+                "nominal": nominal,
+                "ratio": observed / nominal,
+                "per_week": nominal * week,
+            }
+        )
+    return pd.DataFrame(rows)

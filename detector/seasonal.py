@@ -18,6 +18,11 @@ Three steps:
    below ``min_rate``.
 3. **Dispersion.** How much more the counts vary than a Poisson count would
    (``var = mean + dispersion * mean**2``), from the same trailing window.
+4. **Clustering.** Complaints come in threads ("same here"), and news brings
+   bursts: at low rates the counts vary ``clustering`` times more than a
+   Poisson count, which a quadratic dispersion cannot say (it vanishes as the
+   mean does). Read off the hourly counts of the same window: the variance
+   the dispersion leaves unexplained, per expected post.
 
 Sums are taken as fixed sequences of shifted additions rather than cumulative
 sums, so an hour's result is bitwise the same whether it is computed in a
@@ -49,6 +54,15 @@ NEIGHBOURS = (-1, 0, 1)
 PRIOR_POSTS = 5.0
 DISPERSION_PRIOR = 10.0  # sum of squared expectations a dispersion estimate must outweigh
 MAX_DISPERSION = 2.0
+# Until a series has said how clustered it is, it is taken to be as clustered
+# as mild threads make it, worth this many expected posts.
+# On Poisson counts with a daily rhythm the estimate reads 1.04 to 1.37 (the
+# expectation's own error looks like variance). Taking 0.2 off as that error
+# was tried: small simulated outages were heard a few minutes sooner, but
+# ordinary days broke calibration (ten buckets at score 3 where 2.3 are
+# promised) and growing chatter raised four times the false alarms.
+CLUSTERING_PRIOR, PRIOR_CLUSTERING = 20.0, 1.5
+MAX_CLUSTERING = 10.0
 
 
 def lookback_hours(window: int) -> int:
@@ -204,3 +218,38 @@ def dispersion_hourly(
     square = np.where(usable, seen * mean**2, 0.0)
     estimate = trailing_sum(residual, window) / (trailing_sum(square, window) + DISPERSION_PRIOR)
     return np.clip(estimate, 0.0, MAX_DISPERSION)
+
+
+def clustering_hourly(
+    total: np.ndarray,
+    expected: np.ndarray,
+    dispersion: np.ndarray,
+    clipped: np.ndarray,
+    per_hour: int,
+    window: int,
+) -> np.ndarray:
+    """How many times a Poisson count's variance the hourly counts show
+    beyond the dispersion's share, per hour, from the ``window`` hours before it (at least 1).
+
+    With ``E`` an hour's expected posts and ``T`` what it heard, the estimate
+    is ``sum((T - E)**2 - dispersion * E**2 / per_hour) / sum(E)``, clipped
+    hours left out, shrunk towards :data:`PRIOR_CLUSTERING` by
+    :data:`CLUSTERING_PRIOR` expected posts. Hourly, not per bucket: a thread
+    spreads over several buckets, and the scan windows add buckets up. (The
+    difference of neighbouring hours, which would not see the expectation's
+    own uncertainty, was tried and measured: bursts and threads spanning an
+    hour's end hide from it, and it said 1.5 where this says 5.)
+
+    >>> rng = np.random.default_rng(0)
+    >>> threads = rng.poisson(1.0, (2000, 1)) * 3.0     # every complaint brings two more
+    >>> expected = np.full((2000, 1), 3.0)
+    >>> c = clustering_hourly(threads, expected, np.zeros_like(expected), np.zeros((2000, 1), bool), 12, 168)
+    >>> 2.0 < float(c[-1, 0]) < 4.0
+    True
+    """
+    usable = ~np.isnan(expected) & ~clipped & ~np.isnan(total)
+    excess = np.where(usable, (total - expected) ** 2 - np.nan_to_num(dispersion) * expected**2 / per_hour, 0.0)
+    weight = np.where(usable, expected, 0.0)
+    prior = CLUSTERING_PRIOR * PRIOR_CLUSTERING
+    estimate = (trailing_sum(excess, window) + prior) / (trailing_sum(weight, window) + CLUSTERING_PRIOR)
+    return np.clip(estimate, 1.0, MAX_CLUSTERING)

@@ -30,30 +30,38 @@ from .timeutil import utc_iso
 # ``window`` seconds before it (the rule of ``detector.first_reports``).
 COMPLAINT_COUNTS_SQL = """
 WITH complaints AS (
-    SELECT source, author_hash, CAST(strftime('%s', created_at) AS INTEGER) AS moment
+    SELECT source, coalesce(problem, '') AS problem, author_hash, CAST(strftime('%s', created_at) AS INTEGER) AS moment
     FROM posts
     WHERE service = :service AND is_complaint = 1 AND created_at >= :since AND created_at < :until
 ), spaced AS (
-    SELECT source, author_hash, moment,
+    SELECT source, problem, author_hash, moment,
            moment - lag(moment) OVER (PARTITION BY author_hash ORDER BY moment) AS since_last
     FROM complaints
 )
-SELECT source, moment / :bucket * :bucket AS bucket, count(*) AS complaints
+SELECT source, problem, moment / :bucket * :bucket AS bucket, count(*) AS complaints
 FROM spaced
 WHERE :window IS NULL OR author_hash IS NULL OR since_last IS NULL OR since_last >= :window
-GROUP BY source, bucket
+GROUP BY source, problem, bucket
 """
 
 
 def complaint_counts(
-    db: sqlite_utils.Database, service: str, freq: str, since, until, reporter_window: str | None = None
+    db: sqlite_utils.Database,
+    service: str,
+    freq: str,
+    since,
+    until,
+    reporter_window: str | None = None,
+    by_problem: bool = False,
 ) -> pd.DataFrame:
     """Complaints of ``service`` per bucket of ``freq`` and source, ``since <= t < until``.
 
-    One column per source that complained; every bucket from ``since`` to the
-    one holding ``until`` is a row (zeros included). With ``reporter_window``
-    (e.g. ``"1h"``), an author's complaint within that long of their previous
-    one does not count, as :func:`detector.first_reports` does it.
+    One column per source that complained (with ``by_problem``, per
+    ``(source, problem)`` pair, ``""`` where the classifier named no type);
+    every bucket from ``since`` to the one holding ``until`` is a row (zeros
+    included). With ``reporter_window`` (e.g. ``"1h"``), an author's complaint
+    within that long of their previous one does not count, as
+    :func:`detector.first_reports` does it.
     """
     start, end = pd.Timestamp(since).tz_convert("UTC"), pd.Timestamp(until).tz_convert("UTC")
     seconds = int(pd.Timedelta(freq).total_seconds())
@@ -65,10 +73,11 @@ def complaint_counts(
     index = pd.date_range(start.floor(freq), (end - pd.Timedelta(microseconds=1)).floor(freq), freq=freq)
     if not rows:
         return pd.DataFrame(index=index)
-    long = pd.DataFrame(rows, columns=["source", "bucket", "complaints"])
+    long = pd.DataFrame(rows, columns=["source", "problem", "bucket", "complaints"])
     long["bucket"] = pd.to_datetime(long["bucket"], unit="s", utc=True)
-    wide = long.pivot(index="bucket", columns="source", values="complaints")
-    wide.columns.name = None
+    keys = ["source", "problem"] if by_problem else ["source"]
+    wide = long.pivot_table(index="bucket", columns=keys, values="complaints", aggfunc="sum")
+    wide.columns.names = [None] * len(keys)
     return wide.reindex(index, fill_value=0).fillna(0).astype(int)
 
 

@@ -6,8 +6,12 @@ needs from one, so the CLI and the dashboard compute the same things.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+
 import pandas as pd
 import sqlite_utils
+from sklearn.base import clone
 
 from detector import (
     RollingBaselineDetector,
@@ -16,6 +20,7 @@ from detector import (
     official_incidents,
     summarize,
 )
+from detector.complaints import PROBLEM_TYPES
 
 from .aggregates import complaint_counts, source_days
 from .config import Config, detector_params
@@ -48,11 +53,15 @@ def detect(db: sqlite_utils.Database, config: Config, service: str, since=None, 
 
     Each configured source of the service is one column of counts, so the
     detector can weigh agreement between sources (a source with no complaint
-    is a column of zeros, not a missing column).
+    is a column of zeros, not a missing column); with ``[counts] by_problem``
+    each source's column is split by problem type, and each type is scored too.
+    The bucket holding ``until`` is scored for the part of it heard so far.
 
     Returns ``(result, found)``: the per-bucket frame of
     :meth:`RollingBaselineDetector.fit_predict` and one row per episode, with
-    the ``sources`` whose complaints fell inside it.
+    the ``sources`` whose complaints fell inside it. An episode's ``start`` is
+    when the complaint that raised it was posted: the moment the evidence was
+    in, never later than ``until``.
     """
     detector = detector or detector_from_config(config)
     if since is None:
@@ -64,10 +73,67 @@ def detect(db: sqlite_utils.Database, config: Config, service: str, since=None, 
     if since is None or until is None or pd.Timestamp(since) >= pd.Timestamp(until):
         return pd.DataFrame(), episodes(pd.DataFrame()).assign(sources=[])
     counts = service_counts(db, config, service, since, until, configured_only=False)
-    result = detector.fit_predict(without_gaps(counts, source_days(db, service, since, until)))
+    counts = without_gaps(counts, source_days(db, service, since, until))
+    result = detector.fit_predict(counts, until=until)
     found = episodes(result)
+    if len(found):
+        found["start"] = evidence_starts(db, config, service, detector, counts, found, until)
     found["sources"] = [heard_from(counts, row) for row in found.itertuples()]
     return result, found
+
+
+def stored_episodes(path, config: Config, service: str, detector=None) -> pd.DataFrame:
+    """The episodes :func:`detect` finds in the database at ``path`` (a
+    worker process can run it: it opens its own connection)."""
+    db = sqlite_utils.Database(path)
+    try:
+        return detect(db, config, service, detector=detector)[1]
+    finally:
+        db.close()
+
+
+def evidence_starts(db, config: Config, service: str, detector, counts: pd.DataFrame, found, until) -> pd.Series:
+    """When the evidence that opened each episode of ``found`` was in: the
+    first complaint of its first bucket after which that bucket, scored for
+    the part of it heard so far (as a live run scores it), opens the episode.
+    The detector's own ``start`` (the bucket's end, or ``until``) when no such
+    moment is found, or when the episode opens on the first bucket (no state
+    before it).
+
+    One detector reads the counts up to each episode's first bucket in turn
+    (``update`` gives what a fit would), and a copy of it hears that bucket
+    post by post.
+    """
+    probe, read_to, starts = clone(detector), None, []
+    for episode in found.itertuples():
+        first = pd.Timestamp(episode.first_bucket)
+        before = counts[(counts.index < first) & ((counts.index >= read_to) if read_to is not None else True)]
+        if read_to is None and not len(before):
+            starts.append(episode.start)
+            continue
+        if len(before):
+            probe.fit(before) if read_to is None else probe.update(before)
+        read_to = first
+        starts.append(first_alerting_moment(db, config, service, probe, counts.columns, episode, until))
+    return pd.Series(pd.to_datetime(starts, utc=True), index=found.index)
+
+
+def first_alerting_moment(db, config: Config, service: str, probe, columns, episode, until) -> pd.Timestamp:
+    """The first complaint in ``episode``'s first bucket after which ``probe``
+    (holding the state just before that bucket) alerts on the bucket heard so far."""
+    first = pd.Timestamp(episode.first_bucket)
+    end = min(pd.Timestamp(episode.start), pd.Timestamp(until))
+    # The bucket counted second by second, once: what had been heard by each complaint is a running sum.
+    by_second = dataclasses.replace(config, counts=dataclasses.replace(config.counts, bucket="1s"))
+    seconds = service_counts(db, by_second, service, first, end, configured_only=False)
+    seconds = seconds.reindex(columns=columns, fill_value=0)
+    heard_by = seconds.cumsum()[seconds.to_numpy().sum(axis=1) > 0]
+    for moment, heard in heard_by.iterrows():
+        partial = pd.DataFrame([heard.to_numpy()], index=pd.DatetimeIndex([first]), columns=columns)
+        # The post, stamped to the second, is in a second later.
+        if copy.deepcopy(probe).update(partial, until=moment + pd.Timedelta(seconds=1))["alert"].iloc[-1]:
+            return min(moment, episode.start)
+    return episode.start
 
 
 def service_counts(
@@ -75,7 +141,8 @@ def service_counts(
 ) -> pd.DataFrame:
     """Complaints of ``service`` per bucket, one column per configured source
     (then, unless ``configured_only``, any other source that complained),
-    counted as ``[counts]`` says.
+    counted as ``[counts]`` says: with ``by_problem``, one column per source
+    and problem type (``""``: none named), every pair present.
 
     Counting starts a reporter window before ``since`` and is cut at
     ``since``, so counts read in pieces add up to counts read at once.
@@ -83,12 +150,27 @@ def service_counts(
     freq, window = config.counts.bucket, config.counts.window
     since = pd.Timestamp(since)
     early = since - pd.Timedelta(window) if window else since
-    counts = complaint_counts(db, service, freq, early, until, reporter_window=window)
+    by_problem = config.counts.by_problem
+    counts = complaint_counts(db, service, freq, early, until, reporter_window=window, by_problem=by_problem)
     counts = counts[counts.index >= since.floor(freq)]
     names = service_sources(config, service)
     if not configured_only:
-        names += sorted(set(counts.columns) - set(names))
-    return counts.reindex(columns=names, fill_value=0)
+        found = counts.columns.get_level_values(0) if len(counts.columns) else []
+        names += sorted(set(found) - set(names))
+    if not by_problem:
+        return counts.reindex(columns=names, fill_value=0)
+    # A type the classifier may name that is not one of ours counts as unnamed,
+    # so the columns are the same on every call (the watch updates a detector).
+    types = [*PROBLEM_TYPES, ""]
+    if len(counts.columns):
+        known = counts.columns.get_level_values(1).isin(types)
+        if not known.all():
+            other = counts.loc[:, ~known].T.groupby(level=0).sum().T
+            counts = counts.loc[:, known]
+            for source in other.columns:
+                counts[(source, "")] = counts.get((source, ""), 0) + other[source]
+    wanted = pd.MultiIndex.from_product([names, types])
+    return counts.reindex(columns=wanted, fill_value=0)
 
 
 def detect_and_store(db: sqlite_utils.Database, config: Config, service: str) -> pd.DataFrame:
@@ -102,6 +184,8 @@ def detect_and_store(db: sqlite_utils.Database, config: Config, service: str) ->
 def heard_from(counts: pd.DataFrame, episode) -> list[str]:
     """The sources (columns of ``counts``) with a complaint inside one episode's buckets."""
     inside = counts.loc[episode.first_bucket : episode.last_bucket]
+    if inside.columns.nlevels > 1:
+        inside = inside.T.groupby(level=0).sum().T
     return sorted(inside.columns[inside.sum() > 0])
 
 
@@ -132,7 +216,8 @@ def without_gaps(counts: pd.DataFrame, days: set[tuple[str, str]]) -> pd.DataFra
     day_of = counts.index.normalize()
     out = counts.astype(float)
     for name in counts.columns:
-        seen = pd.to_datetime(sorted(day for source, day in days if source == name), utc=True)
+        source = name[0] if isinstance(name, tuple) else name  # (source, problem) columns
+        seen = pd.to_datetime(sorted(day for stored, day in days if stored == source), utc=True)
         out[name] = out[name].where(day_of.isin(seen))
     return out
 

@@ -6,14 +6,14 @@
 >>> sorted({s.kind for s in config.sources})
 ['bluesky', 'discourse', 'hackernews', 'mastodon', 'reddit', 'statuspage']
 >>> config.counts
-Counts(bucket='5min', unique_reporters=True, reporter_window='1h')
+Counts(bucket='5min', unique_reporters=True, reporter_window='1h', by_problem=True)
 
 A setting the detector does not have is an error that names it:
 
 >>> parse_config({"detector": {"treshold": 4}}, "bad.toml")
 Traceback (most recent call last):
 ...
-earshot.config.ConfigError: bad.toml: [detector] has no setting 'treshold' (did you mean 'threshold'?); valid: close_after, close_threshold, confirm_after, confirm_threshold, cooldown, dispersion, min_history, min_rate, scales, season, single_source_penalty, threshold, window
+earshot.config.ConfigError: bad.toml: [detector] has no setting 'treshold' (did you mean 'threshold'?); valid: close_after, close_threshold, clustering, confirm_after, confirm_threshold, cooldown, dispersion, min_history, min_rate, scales, season, single_source_penalty, threshold, window
 """
 
 from __future__ import annotations
@@ -84,12 +84,15 @@ class Source:
 
 @dataclass(frozen=True)
 class Counts:
-    """How posts become counts (``[counts]``): the bucket width, and whether an
-    author counts once per ``reporter_window``."""
+    """How posts become counts (``[counts]``): the bucket width, whether an
+    author counts once per ``reporter_window``, and whether complaints are
+    also counted per problem type (``by_problem``), each type scored against
+    its own baseline."""
 
     bucket: str = "5min"
     unique_reporters: bool = True
     reporter_window: str = "1h"
+    by_problem: bool = True
 
     @property
     def window(self) -> str | None:

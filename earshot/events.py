@@ -58,6 +58,7 @@ def new_episode(service: str, bucket: pd.Timestamp, seen_at: pd.Timestamp) -> di
         "reports": 0,
         "expected": 0.0,
         "sources": [],
+        "problems": [],
     }
 
 
@@ -96,6 +97,9 @@ def track(
             current["peak_score"] = max(float(current["peak_score"]), float(row["score"]))
             current["peak_count"] = max(int(current["peak_count"]), count)
             current["sources"] = sorted(set(current["sources"]) | set(heard.get(bucket, [])))
+            problem = row.get("problem")
+            if isinstance(problem, str) and problem not in current.setdefault("problems", []):
+                current["problems"] = [*current["problems"], problem]
             if settled:
                 current["reports"] += count
                 current["expected"] += float(row["baseline"])
@@ -207,6 +211,7 @@ def event_payload(
         "end": episode["end"],
         "peak_score": round(float(episode["peak_score"]), 2),
         "sources": list(episode["sources"]),
+        "problems": list(episode.get("problems", [])),
         "reports": int(reports),
         "expected": round(float(expected), 2),
         "minutes": int(minutes),

@@ -30,6 +30,7 @@ def episode_record(service: str, episode) -> dict:
         "peak_score": round(float(episode.peak_score), 2),
         "peak_count": int(episode.peak_count),
         "sources": list(episode.sources),
+        "problems": list(getattr(episode, "problems", [])),
     }
 
 

@@ -228,6 +228,18 @@ def m006_watch(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m007_problem_counts(db: sqlite_utils.Database) -> None:
+    # The detector counts complaints per problem type too: the covering index carries it.
+    db["posts"].create_index(
+        ["service", "is_complaint", "created_at", "source", "author_hash", "problem"],
+        index_name="idx_posts_complaints_by_problem",
+        if_not_exists=True,
+    )
+    db.execute("DROP INDEX IF EXISTS idx_posts_complaints")
+    db["watch_episodes"].add_column("problems", str)
+
+
 def open_db(path: str | Path) -> sqlite_utils.Database:
     """Open (creating if needed) an earshot database and bring its schema up to date.
 
@@ -516,7 +528,12 @@ def load_watch_episodes(db: sqlite_utils.Database, service: str | None = None) -
 
 
 def _episode_row(row: dict) -> dict:
-    return {**row, "sources": json.loads(row["sources"] or "[]"), "official": json.loads(row["official"] or "null")}
+    return {
+        **row,
+        "sources": json.loads(row["sources"] or "[]"),
+        "problems": json.loads(row.get("problems") or "[]"),
+        "official": json.loads(row["official"] or "null"),
+    }
 
 
 def record_episode_events(
@@ -532,6 +549,7 @@ def record_episode_events(
     row = {
         **episode,
         "sources": json.dumps(episode.get("sources", [])),
+        "problems": json.dumps(episode.get("problems", [])),
         "official": json.dumps(episode.get("official")),
         "updated_at": now_iso(),
     }

@@ -36,16 +36,18 @@
 # %%
 import os
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import altair as alt
 import pandas as pd
 
-from detector import anomaly_windows, match_incidents, nab_raw_score, nab_score, summarize
-from detector.simulate import mention_counts
-from earshot.analysis import covered_days, detect, detector_from_config, service_incidents
+from detector import anomaly_windows, calibration, match_incidents, nab_raw_score, nab_score, summarize
+from detector.simulate import START, mention_counts
+from earshot.analysis import covered_days, detect, detector_from_config, service_incidents, stored_episodes
 from earshot.config import default_config_path, load_config, with_detector_settings
-from earshot.roof.simulate import write_scenarios
+from earshot.roof.scenarios import SCENARIOS, STRESS
+from earshot.roof.simulate import SPACING, write_scenarios
 from earshot.store import get_meta, open_db
 
 config = load_config()
@@ -53,9 +55,11 @@ folder = Path(tempfile.mkdtemp())
 if os.environ.get("EARSHOT_DB"):
     paths = [Path(os.environ["EARSHOT_DB"])]
 else:
-    paths = [folder / f"simulated-{seed}.db" for seed in (0, 10, 20)]
-    for number, path in enumerate(paths):
-        write_scenarios(path, config=config, seed=10 * number)
+    seeds = (0, 10, 20)
+    paths = [folder / f"simulated-{seed}.db" for seed in seeds]
+    # One database per core at a time: simulating and classifying is most of this notebook's time.
+    with ProcessPoolExecutor(max_workers=min(len(paths), os.cpu_count() or 1)) as pool:
+        list(pool.map(write_scenarios, paths, [None] * len(paths), [config] * len(paths), seeds))
 TUNED = Path(os.environ.get("EARSHOT_TUNED_CONFIG") or folder / "tuned.toml")
 
 # %% [markdown]
@@ -96,13 +100,17 @@ def delays(found: pd.DataFrame, truth: pd.DataFrame) -> list[float]:
     return out
 
 
+pool = ProcessPoolExecutor(max_workers=min(len(paths), os.cpu_count() or 1))
+
+
 def evaluate(**settings) -> dict:
     settings.setdefault("confirm_threshold", max(settings.get("threshold", 0), config.detector["confirm_threshold"]))
     detector = detector_from_config(config, **settings)
     totals = {"incidents": 0, "detected": 0, "episodes": 0, "false_alarms": 0}
     leads, late, weeks = [], [], 0.0
-    for db, incidents, truth, span in labelled:
-        _, found = detect(db, config, "chatgpt", detector=detector)
+    # The databases are detected one per core (a worker opens its own connection).
+    each = pool.map(stored_episodes, paths, [config] * len(paths), ["chatgpt"] * len(paths), [detector] * len(paths))
+    for (_, incidents, truth, span), found in zip(labelled, each, strict=True):
         matches = match_incidents(found, incidents)
         summary = summarize(matches, found)
         totals = {key: value + summary[key] for key, value in totals.items()}
@@ -208,6 +216,47 @@ pd.concat([floors, windows], ignore_index=True)[
 ]
 
 # %% [markdown]
+# Calibration: a score is `-log10` of a tail probability, so on days with no
+# outage a bucket should reach a score `t` at most `10**-t` of the time. Per
+# family of ordinary days (the plain ones and the stress cases: news bursts
+# and threads, a growing community, sparse and late sources), the share of
+# buckets that reached each score (`observed`) against that promise
+# (`nominal`), with the chosen settings, the first two days of each family
+# (warming up) left out.
+
+# %%
+calibrated = detector_from_config(config, threshold=chosen)
+rows = []
+if not os.environ.get("EARSHOT_DB"):
+    for number, name in enumerate(SCENARIOS):
+        if name != "ordinary" and name not in STRESS:
+            continue
+        begin = START + number * SPACING + pd.Timedelta("2D")
+        end = START + number * SPACING + pd.Timedelta(days=SCENARIOS[name]["days"])
+        scored = pd.concat(
+            [detect(db, config, "chatgpt", detector=calibrated)[0].loc[begin:end] for db, *_ in labelled]
+        )
+        table = calibration(
+            scored.reset_index(drop=True).set_axis(pd.date_range(START, periods=len(scored), freq="5min"))
+        )
+        rows.append(table.assign(family=name))
+calibrations = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+calibrations.pivot(index="threshold", columns="family", values="ratio") if rows else calibrations
+
+# %% [markdown]
+# On the plain ordinary days the promise holds from a score of 4 up (at 3,
+# the launch surge and the flood bring it to about 1.6 times the promise);
+# on the stress cases buckets reach the higher scores several times more
+# often than promised (bursts and long threads have a heavier tail than the
+# count model's), which is why the threshold is chosen on false alarms, not
+# on the promise alone.
+
+# %%
+if rows:
+    plain = calibrations[(calibrations["family"] == "ordinary") & (calibrations["threshold"] >= 4)]
+    assert (plain["observed"] <= plain["nominal"]).all(), plain
+
+# %% [markdown]
 # The choice, written to a config file (the bundled one with these values).
 # On a tie, the higher floor (where the scenarios cannot tell them apart,
 # the one less ready to take a handful of posts for an outage) and the
@@ -237,3 +286,4 @@ if not os.environ.get("EARSHOT_DB"):
     assert shipped == settings, f"earshot/chatgpt.toml has {shipped}; this notebook chooses {settings}"
 assert sweep.loc[chosen, "recall"] >= 0.8
 assert sweep["recall"].is_monotonic_decreasing
+pool.shutdown()

@@ -123,9 +123,9 @@ def hear_live(db_path, name: str, seed: int = 0, before="30min", after="60min", 
         with HttpClient(timeout=10, attempts=2, min_interval=0) as client:
             while clock < end:
                 clock += pd.Timedelta(step)
-                publish(
-                    emulator, live[(live["created_at"] >= clock - pd.Timedelta(step)) & (live["created_at"] < clock)]
-                )
+                # A post appears when it is published, which for a slow feed is after it was written.
+                shown = live["published_at"] if "published_at" in live else live["created_at"]
+                publish(emulator, live[(shown >= clock - pd.Timedelta(step)) & (shown < clock)])
                 reports = collect_all(db, config, client, classifier)
                 assert all(r.ok for r in reports), [r.line() for r in reports]
                 collected += sum(r.new for r in reports)

@@ -8,9 +8,11 @@ from detector import (
     RuleComplaintFilter,
     acknowledgment_grade,
     anomaly_windows,
+    calibration,
     complaint_counts,
     counts_by,
     episodes,
+    first_reports,
     lead_minutes,
     match_incidents,
     nab_raw_score,
@@ -71,7 +73,7 @@ def test_busy_hours_need_a_bigger_jump_than_quiet_ones():
     busy.iloc[-1] = 40
     quiet = poisson_series(rate=0.1, seed=3)
     quiet.iloc[-1] = 6
-    detector = RollingBaselineDetector()
+    detector = RollingBaselineDetector(clustering=1.0)  # Poisson counts: nothing clusters
     assert not detector.fit_predict(busy)["alert"].iloc[-1]
     assert detector.fit_predict(quiet)["alert"].iloc[-1]
 
@@ -88,8 +90,8 @@ def test_the_baseline_follows_the_hour_of_the_day():
     at_quiet = counts.index.get_loc(pd.Timestamp("2024-03-24T05:00Z"))
     peak = int(result["baseline"].iloc[at_busy] * 2.5) + 1
     busy.iloc[at_busy] = quiet.iloc[at_quiet] = peak
-    assert not RollingBaselineDetector().fit_predict(busy)["alert"].iloc[at_busy]
-    assert RollingBaselineDetector().fit_predict(quiet)["alert"].iloc[at_quiet]
+    assert not RollingBaselineDetector(clustering=1.0).fit_predict(busy)["alert"].iloc[at_busy]
+    assert RollingBaselineDetector(clustering=1.0).fit_predict(quiet)["alert"].iloc[at_quiet]
 
 
 def test_a_past_outage_does_not_inflate_the_baseline_after_it():
@@ -105,11 +107,75 @@ def test_overdispersed_counts_learn_their_dispersion_and_stay_quiet():
     index = pd.date_range("2024-03-04", periods=14 * DAY, freq="5min", tz="UTC")
     rng = np.random.default_rng(5)
     counts = pd.Series(rng.poisson(50 * rng.gamma(5, 0.2, len(index))), index=index)  # dispersion 0.2
-    result = RollingBaselineDetector().fit_predict(counts)
+    result = RollingBaselineDetector(clustering=1.0).fit_predict(counts)
     assert 0.1 < result["dispersion"].iloc[-1] < 0.35
     assert result["onset"].sum() <= 1
-    poisson = RollingBaselineDetector(dispersion=0.0).fit_predict(counts)
+    poisson = RollingBaselineDetector(dispersion=0.0, clustering=1.0).fit_predict(counts)
     assert poisson["onset"].sum() > 5 * max(result["onset"].sum(), 1)
+
+
+def threads(days=14, seed=0, rate=0.05, branching=0.6):
+    """Complaints in threads: each draws Poisson(branching) replies a few minutes later, and they draw theirs."""
+    rng = np.random.default_rng(seed)
+    index = pd.date_range("2024-03-04", periods=days * DAY, freq="5min", tz="UTC")
+    counts = rng.poisson(rate, len(index)).astype(float)
+    parents = counts.copy()
+    while parents.sum():
+        children = np.zeros_like(parents)
+        for at in np.flatnonzero(parents):
+            for _ in range(rng.poisson(branching * parents[at])):
+                later = at + int(rng.exponential(1.5)) + 1
+                if later < len(children):
+                    children[later] += 1
+        counts += children
+        parents = children
+    return pd.Series(counts, index=index)
+
+
+def test_clustered_complaints_learn_their_clustering_and_stay_quieter_than_poisson_reading():
+    counts = threads(seed=1, rate=0.1, branching=0.7)
+    learned = RollingBaselineDetector().fit_predict(counts)
+    assert learned["clustering"].iloc[-1] > 2.0  # replies make the hourly counts vary more than Poisson
+    poisson = RollingBaselineDetector(clustering=1.0).fit_predict(counts)
+    assert poisson["onset"].sum() >= 3 > learned["onset"].sum()
+    # The stronger the clustering learned, the higher the count needed to alert.
+    level = RollingBaselineDetector().alert_level(learned).iloc[-1]
+    assert level > RollingBaselineDetector(clustering=1.0).alert_level(poisson).iloc[-1]
+
+
+def test_three_complaints_of_one_rare_type_stand_out_where_the_pooled_count_cannot_tell():
+    index = pd.date_range("2024-03-04", periods=14 * DAY, freq="5min", tz="UTC")
+    rng = np.random.default_rng(8)
+    # 0.15 complaints a quarter hour, of every kind, and far fewer about the API.
+    shares = {"down": 0.6, "errors": 0.3, "api": 0.01, "": 0.09}
+    sources = ["forum", "reddit", "hn"]
+    columns = pd.MultiIndex.from_product([sources, list(shares)])
+    counts = pd.DataFrame({(s, p): rng.poisson(0.05 / 3 * shares[p], len(index)) for s, p in columns}, index=index)
+    at = len(index) - 3
+    for offset, source in enumerate(sources):  # three developers on three sites, within a quarter hour
+        counts.iloc[at + offset, counts.columns.get_loc((source, "api"))] += 1
+    by_type = RollingBaselineDetector().fit_predict(counts)
+    pooled = RollingBaselineDetector().fit_predict(counts.T.groupby(level=0).sum().T)
+    assert by_type["alert"].iloc[-1] and by_type["problem"].iloc[-1] == "api"
+    assert not pooled["alert"].iloc[-1]
+    assert episodes(by_type)["problems"].iloc[-1] == ["api"]
+
+
+def test_a_bucket_still_filling_is_scored_for_its_elapsed_part_and_not_kept():
+    frame = seasonal_frame(days=10, seed=3)
+    frame.iloc[-1] += 4  # a burst in the newest bucket, 2 minutes into it
+    until = frame.index[-1] + pd.Timedelta(minutes=2)
+    whole = RollingBaselineDetector().fit_predict(frame)
+    partial = RollingBaselineDetector().fit_predict(frame, until=until)
+    assert partial["elapsed"].iloc[-1] == pytest.approx(0.4)
+    assert partial["baseline"].iloc[-1] == pytest.approx(0.4 * whole["baseline"].iloc[-1])
+    assert partial["score"].iloc[-1] > whole["score"].iloc[-1]
+    found = episodes(partial)
+    assert (found["start"] <= until).all()
+    # The partial bucket is not in the state: updating with it whole gives the batch result.
+    live = RollingBaselineDetector().fit(frame.iloc[:-1])
+    live.update(frame.iloc[-1:], until=until)
+    pd.testing.assert_frame_equal(live.update(frame.iloc[-1:]), whole.iloc[-1:])
 
 
 def test_independent_sources_add_up_and_one_source_alone_needs_more():
@@ -396,7 +462,7 @@ def test_the_detector_hears_simulated_outages_and_nothing_else():
         )
         assert len(found) == len(labels), name
         for label, episode in zip(labels.itertuples(), found.itertuples(), strict=True):
-            assert label.first_complaint <= episode.start <= label.first_complaint + pd.Timedelta(minutes=10), name
+            assert label.first_complaint <= episode.start <= label.first_complaint + pd.Timedelta(minutes=15), name
 
 
 def test_mention_counts_score_well_on_the_nab_style_benchmark():
@@ -407,3 +473,39 @@ def test_mention_counts_score_well_on_the_nab_style_benchmark():
             nab_raw_score(RollingBaselineDetector().fit_predict(counts)["onset"], anomaly_windows(counts.index, surges))
         )
     assert nab_score(scored) > 60
+
+
+def ordinary_scores(name: str, seed: int) -> pd.DataFrame:
+    """The detector's result on a simulated family of ordinary days (no outage), counted by source and problem
+    as `earshot detect` counts them, the first two days (warming up) left out."""
+    posts, labels = simulate_scenario(name, seed=seed)
+    assert labels.empty
+    heard = first_reports(
+        posts.assign(
+            author_hash=posts["author"],
+            is_complaint=posts["is_complaint"].astype(int),
+            problem=posts["problem"].fillna(""),
+        )
+    )
+    counts = counts_by(heard, ["source", "problem"], "5min")
+    assert counts.columns.nlevels == 2
+    return RollingBaselineDetector().fit_predict(counts).iloc[2 * DAY :]
+
+
+@pytest.mark.parametrize(
+    "family",
+    [
+        "ordinary",
+        # Measured: on bursty, growing and sparse chatter buckets reach a score
+        # of 3 to 4 six to thirty times as often as the score promises (news
+        # bursts and long threads have a heavier tail than the count model's).
+        # Strict: the day the model holds them, these fail and must be promoted.
+        pytest.param("bursty", marks=pytest.mark.xfail(strict=True, reason="tail heavier than the model's")),
+        pytest.param("growing", marks=pytest.mark.xfail(strict=True, reason="tail heavier than the model's")),
+        pytest.param("sparse", marks=pytest.mark.xfail(strict=True, reason="tail heavier than the model's")),
+    ],
+)
+def test_on_ordinary_days_scores_are_reached_no_more_often_than_they_promise(family):
+    table = calibration(ordinary_scores(family, seed=0), thresholds=(3.0, 4.0))
+    assert (table["buckets"] > 2000).all()
+    assert (table["observed"] <= table["nominal"]).all(), table.to_string()

@@ -121,7 +121,7 @@ def test_a_simulated_outage_goes_through_the_exact_event_sequence(tmp_path, clas
     chat = [call.json for call in receiver.on("/apprise")]
     assert [c["title"].split(":")[1].strip().split(" (")[0] for c in chat][:2] == [
         "confirmed outage",
-        f"the provider acknowledged the outage, +{round(lead)} min after earshot",
+        f"the provider acknowledged the outage, {acknowledged['lead_minutes']:+.0f} min after earshot",
     ]
     assert len(chat) == len(events) - 1
     assert all(c["type"] in ("warning", "failure", "info", "success") for c in chat)

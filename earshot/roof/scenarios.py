@@ -3,7 +3,7 @@ its sources posts, where an outage's complaints land, the labelled scenarios
 (:func:`detector.simulate.simulate` takes them), and the words of simulated posts.
 
 >>> sorted(SCENARIOS)[:3]
-['api-forum', 'major', 'night-partial']
+['api-busy', 'api-forum', 'bursty']
 >>> set(SOURCE_RATES) == set(OUTAGE_MIX)
 True
 """
@@ -93,6 +93,22 @@ SCENARIOS = {
             }
         ],
     },
+    # The API fails in the busiest hours, ChatGPT works: a few developers
+    # say so, three complaints a quarter hour, all about the API, a handful
+    # against the hundreds of ordinary posts of those hours.
+    "api-busy": {
+        "days": 9,
+        "events": [
+            {
+                "type": "outage",
+                "at": "8d17:05",
+                "minutes": 45,
+                "size": 0.2 / PEAK_OUTAGE_PER_MINUTE,
+                "mix": {"openai-forum": 0.4, "reddit-openai": 0.3, "hackernews": 0.2, "reddit-chatgpt": 0.1},
+                "problems": {"api": 1.0},
+            }
+        ],
+    },
     # A partial outage in the busiest hours, small against the day's chatter.
     "partial-busy": {
         "days": 9,
@@ -101,6 +117,40 @@ SCENARIOS = {
         ],
     },
 }
+
+# Ordinary days as rough as real chatter, no outage: the stress cases for
+# false alarms (see detector.simulate for each kind of roughness).
+STRESS = {
+    # News-driven bursts of every size and self-exciting complaint threads.
+    "bursty": {
+        "days": 14,
+        "events": [
+            {"type": "bursts", "per_day": 3, "alpha": 1.5, "min_posts": 20, "minutes": 30, "complaint_share": 0.03},
+            {"type": "threads", "branching": 0.5, "minutes": 8},
+        ],
+    },
+    # The community doubles overnight, then its daily rhythm slides.
+    "growing": {
+        "days": 14,
+        "events": [
+            {"type": "shift", "at": "8d00:00", "factor": 2.0},
+            {"type": "drift", "hours_per_day": 0.4},
+            {"type": "threads", "branching": 0.3, "minutes": 8},
+        ],
+    },
+    # Sources that are silent most hours, a source unread for a day, posts that arrive late.
+    "sparse": {
+        "days": 14,
+        "events": [
+            {"type": "sporadic", "source": "mastodon-chatgpt", "active": 0.08},
+            {"type": "sporadic", "source": "hackernews", "active": 0.2},
+            {"type": "gap", "source": "openai-forum", "at": "6d00:00", "hours": 24},
+            {"type": "late", "source": "reddit-chatgpt", "share": 0.3, "minutes": 20},
+            {"type": "bursts", "per_day": 1, "alpha": 1.5, "min_posts": 20, "minutes": 30, "complaint_share": 0.03},
+        ],
+    },
+}
+SCENARIOS.update(STRESS)
 
 
 # The words of simulated posts: chatter, complaints by problem type, vague ones.

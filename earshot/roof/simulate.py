@@ -111,8 +111,8 @@ def store_simulated(
 def post_texts(posts: pd.DataFrame, rng: np.random.Generator) -> list[str]:
     """A text for each simulated post, by its kind and problem type."""
     texts = []
-    for kind, problem in zip(posts["kind"], posts["problem"], strict=True):
-        if kind == "chatter":
+    for kind, problem, complaint in zip(posts["kind"], posts["problem"], posts["is_complaint"], strict=True):
+        if kind in ("chatter", "burst") and not complaint:
             text = rng.choice(CHATTER)
         elif kind == "launch":
             text = rng.choice(LAUNCH)

@@ -72,7 +72,7 @@ from earshot.timeutil import utc_now
 
 log = logging.getLogger("earshot.watch")
 # State format: bump when what is pickled changes shape.
-STATE_VERSION = 1
+STATE_VERSION = 2
 # Detection runs at least this often with nothing new, for reminders, acknowledgments and settling.
 DETECT_EVERY = pd.Timedelta("30s")
 HEARTBEAT_EVERY = 5.0
@@ -217,7 +217,7 @@ class Watcher:
         # the persisted state moves only over buckets that are final.
         tail_counts = service_counts(self.db, self.config, service, settled, now + pd.Timedelta(microseconds=1))
         if len(tail_counts):
-            tail = copy.deepcopy(detector).update(tail_counts)
+            tail = copy.deepcopy(detector).update(tail_counts, until=now)
             rows = pd.concat([rows, tail]) if len(rows) else tail
             heard.update(_heard(tail_counts))
         open_episode = open_watch_episode(self.db, service)
@@ -451,6 +451,8 @@ class Watcher:
 def _heard(counts: pd.DataFrame) -> dict[pd.Timestamp, list[str]]:
     """Per bucket, the sources with a complaint in it."""
     heard = {}
+    if counts.columns.nlevels > 1:  # (source, problem) columns
+        counts = counts.T.groupby(level=0).sum().T
     for bucket, row in counts.iterrows():
         names = [name for name, value in row.items() if value and value > 0]
         if names:
