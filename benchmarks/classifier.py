@@ -4,9 +4,13 @@
 
 Prints, for the trained classifier and for the rules alone:
 - stratified 5-fold cross-validation over ``data/labels/train`` (folds
-  stratified by label, so every problem type is in every fold);
+  stratified by label, so every problem type is in every fold; a post and
+  its reading for another service stay in one fold);
 - the held-out split ``data/labels/heldout``, written separately and never
-  trained on, scored against a classifier fitted on all of ``train``;
+  trained on, scored against a classifier fitted on all of ``train``: the
+  ChatGPT posts, then the posts about other services, each judged for its
+  own service as ``earshot classify --service NAME --config earshot/llms.toml``
+  judges it (Claude and ChatGPT from that config, the others as earshot knows them);
 - the same split per language and per writing style;
 - posts classified per second on one core (BLAS and OpenMP held to one
   thread; the text features are single-threaded Python anyway).
@@ -17,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from run import timed  # benchmarks/run.py, beside this script
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
 from threadpoolctl import threadpool_limits
 
 from detector.complaints import (
@@ -25,7 +29,8 @@ from detector.complaints import (
     RuleComplaintFilter,
     complaint_scores,
 )
-from earshot.classifier import load_labels
+from earshot.classifier import load_labels, read_as_reports, training_frame
+from earshot.config import default_config_path, load_config
 
 FOLDS = 5
 SEED = 0
@@ -54,26 +59,44 @@ def main() -> None:
         + ", ".join(f"{k} {v}" for k, v in counts.items())
         + f"); held out: {len(heldout):,}"
     )
-    texts, labels = train["text"].tolist(), train["label"].to_numpy(dtype=object)
+    frame = training_frame(train)
+    texts, labels = frame["text"].tolist(), frame["label"].to_numpy(dtype=object)
     rules = RuleComplaintFilter()
+    config = load_config(default_config_path().parent / "llms.toml")
+    views = {service.name: config.view(service.name) for service in config.services}
+    held_texts = read_as_reports(heldout, views)
 
     with threadpool_limits(1):
-        folds = StratifiedKFold(FOLDS, shuffle=True, random_state=SEED)
-        cv_seconds, cv_predicted = timed(cross_val_predict, ComplaintClassifier(), texts, labels, cv=folds)
+        folds = StratifiedGroupKFold(FOLDS, shuffle=True, random_state=SEED)
+        cv_seconds, cv_predicted = timed(
+            cross_val_predict, ComplaintClassifier(), texts, labels, cv=folds, groups=frame["origin"]
+        )
+        own = frame.index[: len(train)]  # each post as read for its own service
         print(f"\n{FOLDS}-fold cross-validation on train ({cv_seconds:.1f} s)")
-        print(score_line("classifier", complaint_scores(labels, cv_predicted)))
-        print(score_line("rules alone", complaint_scores(labels, rules.predict(texts))))
-        print("\n".join(by_group(train, cv_predicted, "lang")))
+        print(score_line("classifier", complaint_scores(labels[own], cv_predicted[own])))
+        print(score_line("  and read for another service", complaint_scores(labels, cv_predicted)))
+        print(score_line("rules alone", complaint_scores(labels[own], rules.predict(texts[: len(train)]))))
+        print("\n".join(by_group(train, cv_predicted[own], "lang")))
 
         fit_seconds, model = timed(ComplaintClassifier().fit, texts, labels)
-        held_predicted = model.predict(heldout["text"].tolist())
+        held_predicted = model.predict(held_texts)
+        rules_predicted = rules.predict(held_texts)
         print(f"\nheld-out split (classifier fitted on all of train in {fit_seconds:.1f} s)")
-        print(score_line("classifier", complaint_scores(heldout["label"], held_predicted)))
-        print(score_line("rules alone", complaint_scores(heldout["label"], rules.predict(heldout["text"]))))
-        print("\n".join(by_group(heldout, held_predicted, "lang")))
-        print("\n".join(by_group(heldout, held_predicted, "style")))
+        for name, rows in (
+            ("ChatGPT posts", heldout.index[heldout["service"] == "chatgpt"]),
+            ("posts about other services", heldout.index[heldout["service"] != "chatgpt"]),
+        ):
+            part = heldout.loc[rows]
+            print(f"{name}:")
+            print(score_line("classifier", complaint_scores(part["label"], held_predicted[rows])))
+            print(score_line("rules alone", complaint_scores(part["label"], rules_predicted[rows])))
+            print("\n".join(by_group(part, held_predicted, "service" if name != "ChatGPT posts" else "lang")))
+            print("\n".join(by_group(part, held_predicted, "lang" if name != "ChatGPT posts" else "style")))
+        claude = heldout[(heldout["service"] == "claude") & (heldout["label"] != "none")]
+        taken = (model.predict(claude["text"].tolist(), views["chatgpt"]) != "none").sum()
+        print(f"Claude's complaints judged for ChatGPT: {taken} of {len(claude)} taken for ChatGPT complaints")
 
-        corpus = texts + heldout["text"].tolist()
+        corpus = train["text"].tolist() + heldout["text"].tolist()
         short = (corpus * (SPEED_POSTS // len(corpus) + 1))[:SPEED_POSTS]
         # Forum posts carry a body: five corpus posts joined stand in for one.
         long = [" ".join(short[i : i + 5]) for i in range(0, SPEED_POSTS, 5)]

@@ -1,8 +1,9 @@
 """earshot's dashboard: is the service down, the evidence, the history, and tuning.
 
 Started by ``earshot dashboard`` / ``earshot demo``, which pass the database
-and configuration in ``EARSHOT_DB`` and ``EARSHOT_CONFIG``. Four pages (Now,
-History, Tuning, Sources); the page, service and range live in the URL query
+and configuration in ``EARSHOT_DB`` and ``EARSHOT_CONFIG``. Five pages
+(Overview of every configured service, the first page when there are
+several; then, per service, Now, History, Tuning, Sources); the page, service and range live in the URL query
 (``?page=history&service=chatgpt&from=2023-11-01&to=2023-11-30``), so a view
 can be shared. Post text is untrusted: it is only ever shown as plain text,
 and only http(s) links are made clickable.
@@ -17,12 +18,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, history, now, sources, tuning
+from dashboard import data, history, now, overview, sources, tuning
 from dashboard.view import View, collector_running
 from earshot.config import ConfigError, default_db_path
 from earshot.store import data_stamp
 
-PAGES = {"now": now, "history": history, "tuning": tuning, "sources": sources}
+PAGES = {"overview": overview, "now": now, "history": history, "tuning": tuning, "sources": sources}
 SHARED_KEYS = ("page", "service", "from", "to")
 DEFAULT_DAYS = 365
 
@@ -34,7 +35,8 @@ def seed_from_query(service_names: list[str]) -> None:
     if "page" in st.session_state:
         return
     query = st.query_params
-    st.session_state.page = query.get("page") if query.get("page") in PAGES else "now"
+    first = "overview" if len(service_names) > 1 else "now"
+    st.session_state.page = query.get("page") if query.get("page") in PAGES else first
     st.session_state.service = query.get("service") if query.get("service") in service_names else service_names[0]
 
 
@@ -100,7 +102,7 @@ if dict(st.query_params) != {**query, **kept}:
 if data.is_demo(db, db_path, stamp):
     st.info(
         "**Demo database.** The official incidents are real (the provider's status page, "
-        "2021-2024, from Chu et al., ICPE 2025); **the posts are simulated** around five real "
+        "2021-2024, from Chu et al., ICPE 2025); **the posts are simulated** around a few real "
         "incidents, bursting from each one's real onset. Run `earshot collect` for real posts.",
         icon=":material/info:",
     )

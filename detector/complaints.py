@@ -13,6 +13,12 @@ Both filters here answer in the same three ways:
   and ``problem`` (None when not a complaint), one row per text;
 - ``classify(text)``: the same for one text, as a dict.
 
+Each answers for one service: texts are read through a
+:class:`~detector.services.ServiceView` (``verdicts(texts, view)``; default:
+ChatGPT's), which writes the service's names as ``svcname`` and other
+services' as ``othersvc``, so the rules and the model judge what is said
+about *that* service.
+
 The rules need no training:
 
 >>> RuleComplaintFilter().classify("anyone else getting 'network error' on chatgpt?")
@@ -47,10 +53,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 from sklearn.pipeline import FeatureUnion, make_pipeline
 
+from .services import ServiceView
+
 PROBLEM_TYPES = ("down", "errors", "capacity", "api", "login", "slow")
 NOT_A_COMPLAINT = "none"
 LABELS = (NOT_A_COMPLAINT, *PROBLEM_TYPES)
 VERDICT_COLUMNS = ["complaint", "probability", "problem"]
+# Posts are judged as reports about this service unless a view says otherwise.
+DEFAULT_VIEW = ServiceView.for_service("chatgpt")
 
 # Checked in order; the first problem type whose pattern matches wins, so the
 # more specific types come before the catch-all "down". A few phrases in
@@ -72,7 +82,7 @@ PROBLEM_PATTERNS: dict[str, str] = {
     r"|ネットワークエラー|問題が発生",
     "slow": r"\b(so|super|very|extremely|painfully|really) slow\b|\btaking forever\b|\bslow as\b|\bhuge latency\b"
     r"|muy lento|lent[ií]simo|extrem langsam|super lent|muito lento|遅い|重い",
-    "down": r"\bis (chat ?gpt|openai|the api|it) down\b|\b(chat ?gpt|openai|api|it'?s|site)( is| seems)? down\b"
+    "down": r"\bis (svcname|the api|it) down\b|\b(svcname|api|it'?s|site)( is| seems)? down\b"
     r"|\bdown for (anyone|everyone|me)\b|\b(outage|not loading|won'?t load|doesn'?t load|unavailable)\b"
     r"|\b(not|stopped) (working|responding)\b|\bdead (again|for me)\b|\bblank (page|screen)\b"
     r"|se cay[oó]|ca[ií]do|no carga|no funciona|fora do ar|\bcaiu\b|n[aã]o carrega|en panne|ne marche plus"
@@ -87,9 +97,10 @@ NOT_A_REPORT = re.compile(
 # Cues that a post is *not* a report, used only as features: the classifier
 # learns how much each one counts against the problem words beside it.
 CUE_PATTERNS: dict[str, str] = {
-    "other_service": r"\b(claude|anthropic|gemini|bard|copilot|mistral|le chat|perplexity|grok|llama|cohere|groq"
-    r"|midjourney|slack|discord|github|aws|azure|cloudflare|fastly|heroku|netflix|whatsapp|instagram|twitter|reddit"
-    r"|bluesky|mastodon|my instance|teams|microsoft 365|telekom|orange|isp|wi-?fi|wlan|router|line)\b",
+    # Edges of ASCII letters, not \b: a name may touch Japanese ("slackが落ちてる").
+    "other_service": r"(?<![a-z0-9_])(othersvc|slack|discord|github|aws|azure|cloudflare|fastly|heroku|netflix"
+    r"|whatsapp|instagram|twitter|reddit|bluesky|mastodon|my instance|teams|microsoft 365|telekom|orange|isp|wi-?fi"
+    r"|wlan|router|line)(?![a-z0-9_])",
     "recovered": r"\b(back up|back to normal|working again|works again|it'?s back|came back|is back|fixed|resolved"
     r"|recover(ed|ing)|all good|crisis averted|nevermind|never mind)\b|funciona otra vez|volvi[oó]|wieder|remarche"
     r"|revenu|voltou|復旧|直った",
@@ -132,30 +143,31 @@ def verdict_records(verdicts: pd.DataFrame) -> list[dict]:
 class ComplaintFilter:
     """What every filter shares: ``classify`` one text through ``verdicts``."""
 
-    def classify(self, text: str) -> dict:
+    def classify(self, text: str, view: ServiceView | None = None) -> dict:
         """Classify one post: ``{'complaint', 'probability', 'problem'}``."""
-        return verdict_records(self.verdicts([text]))[0]
+        return verdict_records(self.verdicts([text], view))[0]
 
 
 class RuleComplaintFilter(ComplaintFilter):
     """Regular-expression complaint filter; probabilities are 0 or 1."""
 
     def label(self, text: str) -> str:
-        """``"none"`` or the first problem type whose pattern matches."""
-        text = (text or "").lower()
+        """``"none"`` or the first problem type whose pattern matches a text
+        already read through a :class:`~detector.services.ServiceView`."""
         if not NOT_A_REPORT.search(text):
             for problem, pattern in _COMPILED.items():
                 if pattern.search(text):
                     return problem
         return NOT_A_COMPLAINT
 
-    def predict(self, texts: Iterable[str]) -> np.ndarray:
-        """One label per text: ``"none"`` or a problem type."""
-        return np.array([self.label(t) for t in texts], dtype=object)
+    def predict(self, texts: Iterable[str], view: ServiceView | None = None) -> np.ndarray:
+        """One label per text, read as a report about ``view``'s service
+        (default: ChatGPT): ``"none"`` or a problem type."""
+        return np.array([self.label(t) for t in (view or DEFAULT_VIEW).mask(texts)], dtype=object)
 
-    def verdicts(self, texts: Iterable[str]) -> pd.DataFrame:
+    def verdicts(self, texts: Iterable[str], view: ServiceView | None = None) -> pd.DataFrame:
         """One row per text: ``complaint``, ``probability``, ``problem``."""
-        labels = self.predict(texts)
+        labels = self.predict(texts, view)
         complaint = labels != NOT_A_COMPLAINT
         return _verdict_frame(complaint, complaint.astype(float), np.where(complaint, labels, None))
 
@@ -166,7 +178,7 @@ class RuleFeatures(TransformerMixin, BaseEstimator):
     ``weight`` where it matches and 0 elsewhere.
 
     >>> features = RuleFeatures()
-    >>> matrix = features.fit_transform(["chatgpt is down", "claude is not loading"]).toarray()
+    >>> matrix = features.fit_transform(DEFAULT_VIEW.mask(["chatgpt is down", "claude is not loading"])).toarray()
     >>> [name for name, on in zip(features.get_feature_names_out(), matrix[1]) if on]
     ['rule_down', 'rule_other_service']
     """
@@ -181,7 +193,6 @@ class RuleFeatures(TransformerMixin, BaseEstimator):
         patterns = [*_COMPILED.values(), NOT_A_REPORT, *_CUES.values()]
         rows, cols = [], []
         for row, text in enumerate(texts):
-            text = text.lower()
             for col, pattern in enumerate(patterns):
                 if pattern.search(text):
                     rows.append(row)
@@ -234,11 +245,13 @@ class ComplaintClassifier(ComplaintFilter, ClassifierMixin, BaseEstimator):
         self.max_chars = max_chars
         self.class_weight = class_weight
 
-    def _clip(self, texts) -> list[str]:
-        return [(t or "")[: self.max_chars].lower() for t in texts]
+    def _read(self, texts, view: ServiceView | None = None) -> list[str]:
+        return (view or DEFAULT_VIEW).mask((t or "")[: self.max_chars] for t in texts)
 
     def fit(self, texts, labels):
-        """Learn from ``texts`` and their ``labels`` (``"none"`` or a problem type)."""
+        """Learn from ``texts`` and their ``labels`` (``"none"`` or a problem
+        type), read as reports about ChatGPT; texts already read through
+        another service's view (see :mod:`earshot.classifier`) are left as they are."""
         labels = np.asarray(labels, dtype=object)
         unknown = set(labels) - set(LABELS)
         if unknown:
@@ -271,20 +284,21 @@ class ComplaintClassifier(ComplaintFilter, ClassifierMixin, BaseEstimator):
         self.pipeline_ = make_pipeline(
             features, LogisticRegression(C=self.C, max_iter=2000, class_weight=self.class_weight)
         )
-        self.pipeline_.fit(self._clip(texts), labels)
+        self.pipeline_.fit(self._read(texts), labels)
         self.classes_ = self.pipeline_.classes_
         return self
 
-    def predict_proba(self, texts) -> np.ndarray:
+    def predict_proba(self, texts, view: ServiceView | None = None) -> np.ndarray:
         """Probability of each of ``classes_``, one row per text."""
-        return self.pipeline_.predict_proba(self._clip(texts))
+        return self.pipeline_.predict_proba(self._read(texts, view))
 
-    def verdicts(self, texts) -> pd.DataFrame:
-        """One row per text: ``complaint``, ``probability``, ``problem``."""
+    def verdicts(self, texts, view: ServiceView | None = None) -> pd.DataFrame:
+        """One row per text, read as a report about ``view``'s service
+        (default: ChatGPT): ``complaint``, ``probability``, ``problem``."""
         texts = list(texts)
         if not texts:
             return _verdict_frame([], [], [])
-        proba = self.predict_proba(texts)
+        proba = self.predict_proba(texts, view)
         classes = self.classes_
         is_problem = classes != NOT_A_COMPLAINT
         probability = proba[:, is_problem].sum(axis=1)
@@ -292,9 +306,9 @@ class ComplaintClassifier(ComplaintFilter, ClassifierMixin, BaseEstimator):
         likeliest = classes[is_problem][proba[:, is_problem].argmax(axis=1)]
         return _verdict_frame(complaint, probability, np.where(complaint, likeliest, None))
 
-    def predict(self, texts) -> np.ndarray:
+    def predict(self, texts, view: ServiceView | None = None) -> np.ndarray:
         """One label per text: ``"none"`` or a problem type."""
-        verdicts = self.verdicts(texts)
+        verdicts = self.verdicts(texts, view)
         return verdicts["problem"].where(verdicts["complaint"], NOT_A_COMPLAINT).to_numpy(dtype=object)
 
 

@@ -2,9 +2,15 @@
 first use, then cached.
 
 The labelled corpus lives in ``data/labels/`` as tab-separated files with a
-``label`` and a ``text`` column, named ``<style>.<language>.tsv``:
+``label`` and a ``text`` column (and a ``service`` column where the posts
+are about services other than ChatGPT), named ``<style>.<language>.tsv``:
 ``train/`` is what the classifier learns from, ``heldout/`` is written
 separately and only ever used to measure it.
+
+Each post is read as a report about its own service (its names masked, see
+:mod:`detector.services`), and each complaint once more as read for another
+service, where it is someone else's outage: so the model learns what a
+complaint looks like, not which name it carries.
 
 No model is kept in git. The first process that needs one trains it (a
 second or two) and saves it under the cache folder
@@ -15,7 +21,7 @@ scikit-learn, an edited corpus or a changed model each train afresh.
 
 >>> labels = load_labels()
 >>> sorted(labels.columns)
-['label', 'lang', 'style', 'text']
+['label', 'lang', 'service', 'style', 'text']
 >>> sorted(labels["label"].unique())
 ['api', 'capacity', 'down', 'errors', 'login', 'none', 'slow']
 """
@@ -34,22 +40,66 @@ import joblib
 import pandas as pd
 import sklearn
 
-from detector import complaints
-from detector.complaints import ComplaintClassifier, RuleComplaintFilter
+from detector import complaints, services
+from detector.complaints import NOT_A_COMPLAINT, ComplaintClassifier, RuleComplaintFilter
+from detector.services import SELF, ServiceView
 
 from .config import LABELS_DIR
 
+DEFAULT_SERVICE = "chatgpt"
+
 
 def load_labels(split: str = "train", folder: Path = LABELS_DIR) -> pd.DataFrame:
-    """The labelled posts of one split: ``text``, ``label``, ``style``, ``lang``."""
+    """The labelled posts of one split: ``text``, ``label``, ``service`` (the
+    service the label judges the post for), ``style``, ``lang``."""
     frames = []
     for path in sorted((Path(folder) / split).glob("*.tsv")):
         style, lang = path.stem.split(".")
         frame = pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, dtype=str, keep_default_na=False)
+        if "service" not in frame:
+            frame["service"] = DEFAULT_SERVICE
         frames.append(frame.assign(style=style, lang=lang))
     if not frames:
         raise FileNotFoundError(f"no labelled posts in {Path(folder) / split}")
-    return pd.concat(frames, ignore_index=True)[["text", "label", "style", "lang"]]
+    return pd.concat(frames, ignore_index=True)[["text", "label", "service", "style", "lang"]]
+
+
+def read_as_reports(labels: pd.DataFrame, views: dict | None = None) -> list[str]:
+    """Each labelled post read through its own service's view (``views``:
+    name to :class:`ServiceView`; the known services' own otherwise)."""
+    views = views or {}
+    out = [""] * len(labels)
+    for service, rows in labels.groupby("service").groups.items():
+        view = views.get(service) or ServiceView.for_service(service)
+        for at, text in zip(rows, view.mask(labels.loc[rows, "text"]), strict=True):
+            out[labels.index.get_loc(at)] = text
+    return out
+
+
+def training_frame(labels: pd.DataFrame) -> pd.DataFrame:
+    """What the classifier learns from: every post read for its own service,
+    then every complaint that names its service read for another one, as not
+    a complaint. ``origin`` is the row of ``labels`` each line comes from.
+
+    >>> posts = pd.DataFrame({"text": ["is claude down?", "network error"], "label": ["down", "errors"],
+    ...                       "service": ["claude", "chatgpt"]})
+    >>> training_frame(posts)[["text", "label"]].values.tolist()
+    [['is svcname down?', 'down'], ['network error svcerror', 'errors'], ['is othersvc down?', 'none']]
+    """
+    own = pd.DataFrame(
+        {"text": read_as_reports(labels), "label": labels["label"].to_numpy(), "origin": range(len(labels))}
+    )
+    named = (labels["label"].to_numpy() != NOT_A_COMPLAINT) & own["text"].str.contains(SELF, regex=False).to_numpy()
+    complaints = labels[named]
+    elsewhere = complaints.assign(service=[_another(s) for s in complaints["service"]])
+    other = pd.DataFrame(
+        {"text": read_as_reports(elsewhere), "label": NOT_A_COMPLAINT, "origin": own["origin"][named].to_numpy()}
+    )
+    return pd.concat([own, other], ignore_index=True)
+
+
+def _another(service: str) -> str:
+    return "claude" if service == DEFAULT_SERVICE else DEFAULT_SERVICE
 
 
 def cache_dir() -> Path:
@@ -69,6 +119,8 @@ def model_path(model: ComplaintClassifier, folder: Path = LABELS_DIR, cache: Pat
     """
     digest = hashlib.sha256(repr(sorted(model.get_params().items())).encode())
     digest.update(Path(complaints.__file__).read_bytes())
+    digest.update(Path(services.__file__).read_bytes())
+    digest.update(Path(__file__).read_bytes())
     for path in sorted((Path(folder) / "train").glob("*.tsv")):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
@@ -78,8 +130,8 @@ def model_path(model: ComplaintClassifier, folder: Path = LABELS_DIR, cache: Pat
 
 def train_classifier(folder: Path = LABELS_DIR, **params) -> ComplaintClassifier:
     """A classifier fitted on the training split of ``folder``."""
-    labels = load_labels("train", folder)
-    return ComplaintClassifier(**params).fit(labels["text"].tolist(), labels["label"].tolist())
+    frame = training_frame(load_labels("train", folder))
+    return ComplaintClassifier(**params).fit(frame["text"].tolist(), frame["label"].tolist())
 
 
 def load_classifier(folder: Path = LABELS_DIR, cache: Path | None = None) -> ComplaintClassifier:

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import tomlkit
 
+from detector.services import ServiceView
+
 SOURCE_KINDS = ("rss", "reddit", "hackernews", "discourse", "mastodon", "bluesky", "statuspage")
 # Kinds whose items are the provider's own word (official updates), not posts.
 OFFICIAL_KINDS = ("statuspage",)
@@ -55,6 +57,10 @@ class Service:
     components: tuple[str, ...] = ()
     # How people write the name ("ChatGPT"); defaults to ``name``.
     label: str | None = None
+    # More names the classifier reads as this service (product names), and
+    # the error strings it shows (Anthropic's "overloaded_error"): see detector.services.
+    phrases: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
 
     @property
     def display_name(self) -> str:
@@ -299,6 +305,19 @@ class Config:
     def provider_of(self, service: str) -> str | None:
         return self.service(service).provider
 
+    def view(self, service: str | None = None) -> ServiceView:
+        """How the classifier reads posts as reports about ``service`` (default:
+        the first): its terms, label and phrases as its names, every other
+        configured or known service as someone else.
+
+        >>> load_config().view().mask(["Is ChatGPT down? Claude works"])
+        ['is svcname down? othersvc works']
+        """
+        spec = self.service(service) if service else self.services[0]
+        others = [term for s in self.services if s.name != spec.name for term in (*s.terms, *s.phrases)]
+        names = [*spec.terms, *spec.phrases, *([spec.label] if spec.label else [])]
+        return ServiceView.for_service(spec.name, names=names, errors=spec.errors, others=others)
+
 
 def default_config_path() -> Path:
     """The bundled ChatGPT configuration."""
@@ -337,6 +356,8 @@ def parse_config(raw: dict, path: str = "<config>") -> Config:
                 provider=entry.get("provider"),
                 components=tuple(entry.get("components", ())),
                 label=entry.get("label"),
+                phrases=_strings(entry, "phrases", f"{path}: service {name!r}"),
+                errors=_strings(entry, "errors", f"{path}: service {name!r}"),
             )
         )
     service_names = {s.name for s in services}
@@ -483,6 +504,13 @@ def _check_keys(table: dict, valid, where: str, path: str) -> None:
             close = difflib.get_close_matches(key, valid, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(f"{path}: {where} has no setting {key!r}{hint}; valid: {', '.join(valid)}")
+
+
+def _strings(entry: dict, key: str, where: str) -> tuple[str, ...]:
+    values = entry.get(key, [])
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise ConfigError(f"{where}: {key} must be a list of strings")
+    return tuple(values)
 
 
 def detector_params(settings: dict) -> dict:

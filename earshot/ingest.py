@@ -33,18 +33,33 @@ def ingest(db: sqlite_utils.Database, config: Config, source: Source, items: lis
 
 
 def classify_posts(config: Config, source: Source, posts: list[dict], classifier) -> list[dict]:
-    """Give each post its service, hashed author and ``classifier``'s verdict."""
+    """Give each post its service, hashed author and ``classifier``'s verdict,
+    judged as a report about that service (see :meth:`Config.view`; a post of
+    no service is judged for the first)."""
     texts = [post_text(p) for p in posts]
-    verdicts = classifier.verdicts(texts)
+    services = [config.service_for(source, text) for text in texts]
+    verdicts = judged(config, classifier, texts, services)
     rows = []
-    for post, text, verdict in zip(posts, texts, verdicts.itertuples(), strict=True):
+    for post, service, (complaint, problem) in zip(posts, services, verdicts, strict=True):
         row = {k: v for k, v in post.items() if k != "author"}
         row["author_hash"] = author_hash(source.name, post.get("author"))
-        row["service"] = config.service_for(source, text)
-        row["is_complaint"] = bool(verdict.complaint)
-        row["problem"] = verdict.problem
+        row["service"] = service
+        row["is_complaint"] = complaint
+        row["problem"] = problem
         rows.append(row)
     return rows
+
+
+def judged(config: Config, classifier, texts: list[str], services: list) -> list[tuple[bool, str | None]]:
+    """``(complaint, problem)`` for each text, read as a report about its service."""
+    out: list = [None] * len(texts)
+    for service in dict.fromkeys(services):
+        at = [i for i, s in enumerate(services) if s == service]
+        known = service if service in {s.name for s in config.services} else None
+        verdicts = classifier.verdicts([texts[i] for i in at], config.view(known))
+        for i, verdict in zip(at, verdicts.itertuples(), strict=True):
+            out[i] = (bool(verdict.complaint), verdict.problem)
+    return out
 
 
 def post_text(post: dict) -> str:
@@ -56,9 +71,11 @@ def post_text(post: dict) -> str:
     return f"{post.get('title') or ''}\n{post.get('text') or ''}".strip()
 
 
-def reclassify_posts(db: sqlite_utils.Database, classifier, batch: int = 5000, progress=None) -> tuple[int, int]:
-    """Classify every stored post again (after a new corpus or model);
-    return ``(changed, total)``.
+def reclassify_posts(
+    db: sqlite_utils.Database, config: Config, classifier, batch: int = 5000, progress=None
+) -> tuple[int, int]:
+    """Classify every stored post again (after a new corpus or model), each
+    as a report about its stored service; return ``(changed, total)``.
 
     Only ``is_complaint`` and ``problem`` are rewritten, one transaction per
     batch; ``progress(n)`` is called after each batch with its size.
@@ -66,11 +83,11 @@ def reclassify_posts(db: sqlite_utils.Database, classifier, batch: int = 5000, p
     changed = total = 0
     last = -1
     while rows := post_texts_after(db, last, batch):
-        verdicts = classifier.verdicts([post_text(row) for row in rows])
+        verdicts = judged(config, classifier, [post_text(row) for row in rows], [row["service"] for row in rows])
         updates = [
-            (int(v.complaint), v.problem, row["rowid"])
-            for row, v in zip(rows, verdicts.itertuples(), strict=True)
-            if (row["is_complaint"], row["problem"]) != (int(v.complaint), v.problem)
+            (int(complaint), problem, row["rowid"])
+            for row, (complaint, problem) in zip(rows, verdicts, strict=True)
+            if (row["is_complaint"], row["problem"]) != (int(complaint), problem)
         ]
         set_verdicts(db, updates)
         changed += len(updates)

@@ -405,10 +405,10 @@ def newest_official_update(db: sqlite_utils.Database, provider: str) -> pd.Times
 
 def post_texts_after(db: sqlite_utils.Database, rowid: int, limit: int) -> list[dict]:
     """Up to ``limit`` stored posts after ``rowid`` (``rowid``, ``title``, ``text``,
-    ``is_complaint``, ``problem``), in rowid order: for classifying them again."""
+    ``service``, ``is_complaint``, ``problem``), in rowid order: for classifying them again."""
     return list(
         db.query(
-            "SELECT rowid, title, text, is_complaint, problem FROM posts WHERE rowid > ? ORDER BY rowid LIMIT ?",
+            "SELECT rowid, title, text, service, is_complaint, problem FROM posts WHERE rowid > ? ORDER BY rowid LIMIT ?",
             [rowid, limit],
         )
     )

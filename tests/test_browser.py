@@ -82,6 +82,15 @@ def test_every_page_renders_in_a_real_browser(served_demo, demo_db, browser, tmp
     assert "Confirmed outage signal" in body and "Investigating" in body
     since = re.search(r"since (\d\d:\d\d) UTC", body).group(1)
     assert "13:42" <= since < "13:54", "heard after the onset, before the provider's first post"
+    # The demo watches ChatGPT and Claude: it opens on the overview of both.
+    overview = latest.inner_text("body")
+    assert "Every service" in overview and "ChatGPT" in overview and "Claude" in overview
+    assert overview.count("Normal") == 2 and overview.count("Operational") == 2
+    latest.screenshot(path=str(tmp_path / "overview.png"), full_page=True)
+    latest.get_by_role("button", name="Claude").click()
+    expect(latest.get_by_text("Is Claude down?")).to_be_visible(timeout=60_000)
+    settle(latest)
+    assert "page=now" in latest.url and "service=claude" in latest.url
     assert "Normal" in latest.inner_text("body")
     now.screenshot(path=str(tmp_path / "now.png"), full_page=True)
 

@@ -8,6 +8,7 @@ import httpx
 import pandas as pd
 import pytest
 
+from earshot.store import open_db
 from tests.conftest import EARSHOT, earshot, fixture_bytes, wait_until_healthy
 
 SUBCOMMANDS = [
@@ -54,7 +55,11 @@ def test_demo_command_builds_the_database_once(tmp_path):
     path = tmp_path / "demo.db"
     first = earshot("demo", "--db", path, "--no-serve")
     assert first.returncode == 0, first.stderr
-    assert "simulated posts around 5 real incidents" in first.stderr
+    # Five real OpenAI incidents and three real Anthropic ones: the demo watches ChatGPT and Claude.
+    assert "simulated posts around 8 real incidents" in first.stderr
+    db = open_db(path)
+    assert {row[0] for row in db.execute("SELECT DISTINCT service FROM posts")} == {"chatgpt", "claude"}
+    assert {row[0] for row in db.execute("SELECT DISTINCT provider FROM incident_updates")} == {"openai", "anthropic"}
     second = earshot("demo", "--db", path, "--no-serve")
     assert second.returncode == 0 and "building" not in second.stderr
 

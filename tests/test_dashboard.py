@@ -4,6 +4,8 @@ every widget, the URL query, and untrusted text."""
 import datetime as dt
 import json
 import re
+import shutil
+import sqlite3
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 from collectors.backfill import Job, save_job
 from detector import PROBLEM_TYPES
 from earshot.analysis import detect
-from earshot.config import load_config
+from earshot.config import default_config_path, load_config
 from earshot.store import (
     load_alerts,
     open_db,
@@ -379,13 +381,13 @@ def test_sources_says_when_nothing_is_collecting(monkeypatch, demo_db):
 def test_the_service_comes_from_the_url_and_each_has_its_own_page(monkeypatch, demo_db, tmp_path):
     config = tmp_path / "two.toml"
     config.write_text(
-        Path(load_config().path).read_text() + '\n[[services]]\nname = "claude"\nlabel = "Claude"\n'
-        'terms = ["claude"]\nprovider = "anthropic"\n'
+        Path(load_config().path).read_text() + '\n[[services]]\nname = "gemini"\nlabel = "Gemini"\n'
+        'terms = ["gemini"]\nprovider = "google"\n'
     )
-    app = run_app(monkeypatch, demo_db, config_path=config, service="claude")
-    assert app.selectbox(key="service").value == "claude"
-    assert app.title[0].value == "Is Claude down?"
-    assert "No posts stored for Claude yet" in app.warning[0].value
+    app = run_app(monkeypatch, demo_db, config_path=config, page="now", service="gemini")
+    assert app.selectbox(key="service").value == "gemini"
+    assert app.title[0].value == "Is Gemini down?"
+    assert "No posts stored for Gemini yet" in app.warning[0].value
     app.selectbox(key="service").set_value("chatgpt").run()
     assert app.title[0].value == "Is ChatGPT down?" and not app.exception
 
@@ -458,3 +460,54 @@ def test_untrusted_text_stays_text_and_only_http_links_survive(monkeypatch, host
             for el in page.get(kind)
         )
         assert "<script>" not in rendered and "javascript:" not in rendered and "<b>" not in rendered
+
+
+def test_the_overview_lists_every_service_with_its_state_and_a_link_to_its_now_page(monkeypatch, demo_db, tmp_path):
+    both = default_config_path().parent / "llms.toml"
+    app = run_app(monkeypatch, demo_db, both)
+    assert app.session_state["page"] == "overview", "with several services the overview comes first"
+    assert [b.label for b in app.button if b.key.startswith("open_")] == ["**ChatGPT**", "**Claude**"]
+    assert [s.value for s in app.success] == ["**Normal**", "**Normal**"]
+    shown = [(m.label, m.value) for m in app.metric]
+    assert shown.count(("Official status", "Operational")) == 2
+    assert len(app.get("vega_lite_chart")) == 2, "a sparkline per service"
+
+    # Claude's posts as they stood 32 minutes into a real Anthropic incident
+    # (onset 15:38 UTC; Anthropic's first post, "investigating", at 16:01).
+    cut = tmp_path / "mid-incident.db"
+    shutil.copy(demo_db, cut)
+    with sqlite3.connect(cut) as conn:
+        conn.execute("DELETE FROM posts WHERE service = 'claude' AND created_at > '2024-08-13T16:10:00+00:00'")
+    app = run_app(monkeypatch, cut, both)
+    alarms = [a.value for a in [*app.warning, *app.error]]
+    assert alarms in (["**Possible outage**"], ["**Confirmed outage**"]), alarms
+    assert ("Official status", "Investigating") in [(m.label, m.value) for m in app.metric]
+    assert [s.value for s in app.success] == ["**Normal**"], "ChatGPT is still fine"
+    hour = [m for m in app.metric if m.label == "Complaints, last hour"]
+    assert int(hour[1].value) > float(hour[1].delta.split()[0]), "Claude's last hour is above its expectation"
+    # One click opens that service's Now page.
+    app.button(key="open_claude").click().run()
+    assert app.session_state["page"] == "now" and app.session_state["service"] == "claude"
+    assert app.title[0].value == "Is Claude down?"
+    assert app.query_params["page"] in ("now", ["now"]) and app.query_params["service"] in ("claude", ["claude"])
+
+
+def test_a_single_service_opens_on_now_and_the_overview_is_still_there(monkeypatch, demo_db):
+    assert run_app(monkeypatch, demo_db).session_state["page"] == "now"
+    app = run_app(monkeypatch, demo_db, page="overview")
+    assert [b.label for b in app.button if b.key.startswith("open_")] == ["**ChatGPT**"]
+
+
+@pytest.mark.parametrize("page", ["now", "history", "tuning", "sources"])
+def test_each_page_shows_the_second_service_of_the_demo(monkeypatch, demo_db, page):
+    app = run_app(monkeypatch, demo_db, default_config_path().parent / "llms.toml", page=page, service="claude")
+    assert app.session_state["service"] == "claude"
+    if page == "now":
+        assert app.title[0].value == "Is Claude down?"
+    elif page == "history":
+        # The three simulated Anthropic incidents are heard; Anthropic's others were not simulated.
+        assert metrics(app)["Incidents heard"].startswith("3 of ")
+    elif page == "tuning":
+        assert "3 alert episode(s) with these settings" in texts(app)
+    else:
+        assert set(app.dataframe[0].value["source"]) >= {"reddit-claudeai", "anthropic-status"}

@@ -460,14 +460,22 @@ def simulate(db_path, config_path, scenarios, seed, list_only):
 
 @cli.command()
 @click.option("--rules", is_flag=True, help="Use the rules alone, not the trained classifier.")
+@click.option(
+    "--service", default=None, help="Judge posts as reports about this configured service. Default: the first."
+)
 @click.option("--reclassify", is_flag=True, help="Instead of reading stdin, classify every post stored in --db again.")
 @db_option()
-def classify(rules, reclassify, db_path):
+@config_option
+def classify(rules, service, reclassify, db_path, config_path):
     """Classify posts read from stdin, one per line, as complaints or not.
 
     Prints one JSON object per line: `complaint`, `probability` (that the
     post reports a problem), `problem` (down, errors, capacity, api, login,
     slow, or null) and the `text`.
+
+    A post is judged as a report about one service: --service (one of the
+    config's [[services]]; default: the first). Another service's outage is
+    not a complaint about this one.
 
     The classifier is trained from data/labels on first use (a few seconds)
     and cached; later runs load it.
@@ -476,10 +484,19 @@ def classify(rules, reclassify, db_path):
     Example:
       $ echo "anyone else getting 'network error' on chatgpt?" | earshot classify
       {"complaint": true, "probability": 0.9976, "problem": "errors", "text": "anyone else ..."}
+      $ echo "claude is down?" | earshot classify --service claude --config earshot/llms.toml
+      {"complaint": true, "probability": 0.9921, "problem": "down", "text": "claude is down?"}
 
     With --reclassify it rewrites `is_complaint` and `problem` of every post
-    already stored, e.g. after the labelled corpus changed.
+    already stored, each judged for its stored service, e.g. after the
+    labelled corpus changed.
     """
+    config = _config(config_path)
+    if service is not None and service not in {s.name for s in config.services}:
+        known = ", ".join(s.name for s in config.services)
+        raise click.BadParameter(
+            f"no service {service!r} in {config.path} (configured: {known})", param_hint="--service"
+        )
     classifier = _classifier(rules)
     if reclassify:
         from tqdm import tqdm
@@ -488,9 +505,10 @@ def classify(rules, reclassify, db_path):
 
         db = _open(db_path)
         with tqdm(total=db["posts"].count, unit=" posts", disable=not sys.stderr.isatty()) as bar:
-            changed, total = reclassify_posts(db, classifier, progress=bar.update)
+            changed, total = reclassify_posts(db, config, classifier, progress=bar.update)
         click.echo(f"{total} posts classified again, {changed} changed")
         return
+    view = config.view(service)
     # Batches keep a pipe fast; a terminal gets each answer as soon as it is typed.
     stdin = sys.stdin
     batch_size = 1 if stdin.isatty() else 1000
@@ -500,17 +518,17 @@ def classify(rules, reclassify, db_path):
         if text.strip():
             batch.append(text)
         if len(batch) >= batch_size:
-            _print_verdicts(classifier, batch)
+            _print_verdicts(classifier, batch, view)
             batch = []
-    _print_verdicts(classifier, batch)
+    _print_verdicts(classifier, batch, view)
 
 
-def _print_verdicts(classifier, texts: list[str]) -> None:
+def _print_verdicts(classifier, texts: list[str], view) -> None:
     if not texts:
         return
     from detector.complaints import verdict_records
 
-    for text, record in zip(texts, verdict_records(classifier.verdicts(texts)), strict=True):
+    for text, record in zip(texts, verdict_records(classifier.verdicts(texts, view)), strict=True):
         click.echo(json.dumps({**record, "text": text}, ensure_ascii=False))
 
 
@@ -760,12 +778,15 @@ def dashboard(db_path, config_path, port):
 def demo(db_path, config_path, port, rebuild, no_serve):
     """Build the offline demo database (if missing) and open the dashboard on it.
 
-    The demo holds every real OpenAI status-page incident of 2021-2024 and
-    simulated posts around five real incidents, bursting from each one's real
-    onset (e.g. 05:42 PT on 2023-11-08). The dashboard marks the posts as simulated.
+    The demo watches ChatGPT and Claude (earshot/llms.toml unless --config
+    says otherwise). It holds every real OpenAI and Anthropic status-page
+    incident of 2021-2024 and simulated posts around eight real incidents,
+    bursting from each one's real onset (e.g. 05:42 PT on 2023-11-08). The
+    dashboard marks the posts as simulated.
     """
-    from .demo import build_demo
+    from .demo import build_demo, demo_config_path
 
+    config_path = config_path or demo_config_path()
     config = _config(config_path)
     db_path = Path(db_path)
     if rebuild and db_path.exists():

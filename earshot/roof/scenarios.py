@@ -236,6 +236,49 @@ LAUNCH = [
 ]
 FLOOD = "ChatGPT keeps erroring out on every prompt"
 
+# The demo's Claude sources: how much each posts at the busiest hour of a weekday.
+CLAUDE_SOURCE_RATES = {
+    "reddit-claudeai": 20.0,
+    "reddit-anthropic": 4.0,
+    "hackernews-claude": 4.0,
+    "mastodon-claude": 2.0,
+    "bluesky-claude": 5.0,
+}
+# The same posts about another service: what to write instead, in this order
+# (the competitor a ChatGPT post names becomes ChatGPT, by way of a mark).
+WORDING = {
+    "claude": [
+        ("Claude", "\0"),
+        ("api.openai.com", "api.anthropic.com"),
+        ("completions endpoint", "messages endpoint"),
+        ("API platform", "Anthropic Console"),
+        ("GPT-4 Turbo", "Claude 3 Opus"),
+        ("GPT-4o", "Claude 3.5 Sonnet"),
+        ("GPT-4", "Claude 3 Opus"),
+        ("GPT-3.5", "Claude 3 Haiku"),
+        ("ChatGPT Plus", "Claude Pro"),
+        ("ChatGPT", "Claude"),
+        ("chatgpt", "claude"),
+        ("OpenAI", "Anthropic"),
+        ("openai", "anthropic"),
+        ("at capacity", "overloaded"),
+        ("\0", "ChatGPT"),
+    ]
+}
+
+
+def reworded(text: str, service: str) -> str:
+    """A simulated post's words as they would be about ``service``.
+
+    >>> reworded("Is ChatGPT down? Claude works", "claude")
+    'Is Claude down? ChatGPT works'
+    >>> reworded("Is ChatGPT down?", "chatgpt")
+    'Is ChatGPT down?'
+    """
+    for old, new in WORDING.get(service, ()):
+        text = text.replace(old, new)
+    return text
+
 
 def describe(name: str) -> str:
     """A scenario in one line, as ``earshot simulate --list`` prints it.

@@ -36,6 +36,7 @@ from .scenarios import (
     SOURCE_RATES,
     VAGUE,
     VAGUE_SHARE,
+    reworded,
 )
 
 ACK_MINUTES = 15  # a typical delay of the first official post
@@ -90,6 +91,8 @@ def store_simulated(
     posts = posts.assign(text=post_texts(posts, rng))
     new = 0
     for source_name, group in posts.groupby("source", sort=True):
+        source = config.source(source_name)
+        texts = [reworded(text, source.service) for text in group["text"]] if source.service else group["text"]
         rows = [
             {
                 "source": source_name,
@@ -100,11 +103,9 @@ def store_simulated(
                 "title": None,
                 "text": text,
             }
-            for i, author, stamp, text in zip(
-                group.index, group["author"], group["created_at"], group["text"], strict=True
-            )
+            for i, author, stamp, text in zip(group.index, group["author"], group["created_at"], texts, strict=True)
         ]
-        new += ingest(db, config, config.source(source_name), rows, classifier)[0]
+        new += ingest(db, config, source, rows, classifier)[0]
     return new
 
 
