@@ -55,7 +55,16 @@ def stored_span(_db, db_path: str, stamp: tuple, service: str) -> tuple[pd.Times
 
 @st.cache_data(**CACHE)
 def detection(
-    _db, db_path: str, stamp: tuple, config_path, service: str, since, until, params: tuple = (), band: bool = False
+    _db,
+    db_path: str,
+    stamp: tuple,
+    config_path,
+    service: str,
+    since,
+    until,
+    params: tuple = (),
+    band: bool = False,
+    exact: bool = False,
 ):
     """Episodes and the per-bucket frame for ``since <= t < until``, with the
     baseline warmed on the :data:`LEARN_BEFORE` before ``since``.
@@ -63,11 +72,16 @@ def detection(
     ``params`` overrides the config's detector settings (``(name, value)`` pairs).
     Returns ``(result, found, level)``: with ``band``, ``level`` is the count
     that would open an episode in each bucket (the top of the chart's band);
-    it costs a search per bucket, so long ranges go without.
+    it costs a search per bucket, so long ranges go without. With
+    ``exact``, each alert is timed to the post that raised it, as ``earshot
+    detect`` times it; without, to the end of the bucket that crossed the
+    threshold (re-reading a year of episodes post by post takes seconds).
     """
     config = config_at(config_path)
     detector = detector_from_config(config, **dict(params))
-    result, found = detect(_db, config, service, since=since - LEARN_BEFORE, until=until, detector=detector)
+    result, found = detect(
+        _db, config, service, since=since - LEARN_BEFORE, until=until, detector=detector, exact_start=exact
+    )
     if not len(result):
         return result, found, pd.Series(dtype=float)
     result = result[result.index >= since.floor(config.counts.bucket)]

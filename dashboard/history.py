@@ -112,7 +112,10 @@ def render(view: View) -> None:
     if not len(table):
         st.write("No alert episode and no official incident in this range.")
         return
-    st.caption("Click a row to see that incident's chart.")
+    st.caption(
+        "Click a row to see that incident's chart. Alerts are timed at the end of the count bucket that "
+        "crossed the threshold; the Now page and `earshot detect` time them to the post that raised them."
+    )
     event = st.dataframe(
         table,
         hide_index=True,

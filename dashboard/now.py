@@ -47,7 +47,7 @@ def render(view: View) -> None:
     until = moment + pd.Timedelta(seconds=1)  # the newest post itself is in view
     since = until - WINDOW
     result, found, level = data.detection(
-        view.db, view.db_path, stamp, view.config_path, view.service, since, until, band=True
+        view.db, view.db_path, stamp, view.config_path, view.service, since, until, band=True, exact=True
     )
     incidents = data.incidents(
         view.db, view.db_path, stamp, view.config_path, view.service, since - pd.Timedelta(days=14), until

@@ -35,7 +35,7 @@ def service_state(view: View, service: str) -> dict:
         return row
     until = span[1] + pd.Timedelta(seconds=1)
     result, _, _ = data.detection(
-        view.db, view.db_path, view.stamp, view.config_path, service, until - WINDOW, until, band=True
+        view.db, view.db_path, view.stamp, view.config_path, service, until - WINDOW, until, band=True, exact=True
     )
     row["as_of"] = span[1]
     if not len(result):

@@ -237,7 +237,7 @@ class RollingBaselineDetector(BaseEstimator):
         first = frame.index[0] if len(frame) else pd.Timestamp(0, tz="UTC")
         lead = int((first - first.floor("h")) / self.step_)
         self.history_ = np.empty((0, self._width()))
-        self.room_ = None
+        self.room_ = self.parts_ = None
         self.history_start_ = first - lead * self.step_
         self.history_end_ = self.history_start_
         self.state_ = EpisodeState()
@@ -281,15 +281,20 @@ class RollingBaselineDetector(BaseEstimator):
             raise ValueError(f"expected the columns {self.columns_}, got {list(frame.columns)}")
         values = frame.to_numpy(dtype=float)
         if self.problems_:
-            sources = frame.columns.get_level_values(0)
-            problems = frame.columns.get_level_values(1)
-            parts = [_total(values[:, sources == s]) for s in self.sources_]
-            parts += [_total(values[:, problems == p]) for p in self.problems_]
-            values = np.column_stack(parts)
+            values = np.column_stack([_total(values[:, at]) for at in self._parts()])
         if values.shape[1] > 1:  # all sources pooled, as one more column
             pooled = _total(values[:, : len(self.sources_)])
             values = np.column_stack([values, pooled])
         return values
+
+    def _parts(self) -> list[np.ndarray]:
+        """The columns each source, then each problem type, adds up (worked out once)."""
+        if getattr(self, "parts_", None) is None:
+            columns = pd.MultiIndex.from_tuples(self.columns_)
+            sources, problems = columns.get_level_values(0), columns.get_level_values(1)
+            self.parts_ = [np.flatnonzero(sources == s) for s in self.sources_]
+            self.parts_ += [np.flatnonzero(problems == p) for p in self.problems_]
+        return self.parts_
 
     def _advance(self, frame: pd.DataFrame, elapsed: float = 1.0) -> pd.DataFrame:
         values = self._series(frame)

@@ -43,7 +43,9 @@ def service_sources(config: Config, service: str) -> list[str]:
     return [s.name for s in config.sources if s.kind != "statuspage" and s.service in (service, None)]
 
 
-def detect(db: sqlite_utils.Database, config: Config, service: str, since=None, until=None, detector=None):
+def detect(
+    db: sqlite_utils.Database, config: Config, service: str, since=None, until=None, detector=None, exact_start=True
+):
     """Run the detector over a service's stored complaints, ``since <= t < until``
     (default: from the first complaint to the newest post of any kind).
 
@@ -61,7 +63,10 @@ def detect(db: sqlite_utils.Database, config: Config, service: str, since=None, 
     :meth:`RollingBaselineDetector.fit_predict` and one row per episode, with
     the ``sources`` whose complaints fell inside it. An episode's ``start`` is
     when the complaint that raised it was posted: the moment the evidence was
-    in, never later than ``until``.
+    in, never later than ``until``. Finding that moment reads each episode's
+    first bucket again post by post; with ``exact_start=False`` (a year of
+    episodes on a dashboard page) ``start`` is when that bucket's evidence
+    was complete: its end, or ``until``.
     """
     detector = detector or detector_from_config(config)
     if since is None:
@@ -76,7 +81,7 @@ def detect(db: sqlite_utils.Database, config: Config, service: str, since=None, 
     counts = without_gaps(counts, source_days(db, service, since, until))
     result = detector.fit_predict(counts, until=until)
     found = episodes(result)
-    if len(found):
+    if len(found) and exact_start:
         found["start"] = evidence_starts(db, config, service, detector, counts, found, until)
     found["sources"] = [heard_from(counts, row) for row in found.itertuples()]
     return result, found

@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
@@ -112,7 +113,9 @@ def test_every_page_renders_in_a_real_browser(served_demo, demo_db, browser, tmp
         '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg', timeout=60_000
     )
     settle(history)
-    assert f"earshot alerted {since} UTC; the provider first posted 13:54 UTC" in history.inner_text("body")
+    # History times an alert at the end of the bucket that crossed the threshold (Now, to the post).
+    crossed = (pd.Timestamp(f"2023-11-08T{since}Z").floor("5min") + pd.Timedelta(minutes=5)).strftime("%H:%M")
+    assert f"earshot alerted {crossed} UTC; the provider first posted 13:54 UTC" in history.inner_text("body")
     assert "incident=00fpy0yxrx1q" in history.url
     with history.expect_download() as download:
         history.get_by_role("button", name="Download this table (CSV)").click()
