@@ -34,13 +34,18 @@ def db_option(default=None):
     )
 
 
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="TOML configuration. Default: the bundled ChatGPT configuration.",
-)
+def _config_option(default: str):
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help=f"TOML configuration. Default: {default}.",
+    )
+
+
+config_option = _config_option("the bundled ChatGPT configuration")
+demo_config_option = _config_option("the bundled ChatGPT and Claude one (earshot/llms.toml)")
 port_option = click.option("--port", default=8501, show_default=True, help="Port to serve the dashboard on.")
 
 
@@ -483,9 +488,9 @@ def classify(rules, service, reclassify, db_path, config_path):
     \b
     Example:
       $ echo "anyone else getting 'network error' on chatgpt?" | earshot classify
-      {"complaint": true, "probability": 0.9976, "problem": "errors", "text": "anyone else ..."}
+      {"complaint": true, "probability": 0.9964, "problem": "errors", "text": "anyone else ..."}
       $ echo "claude is down?" | earshot classify --service claude --config earshot/llms.toml
-      {"complaint": true, "probability": 0.9921, "problem": "down", "text": "claude is down?"}
+      {"complaint": true, "probability": 0.9989, "problem": "down", "text": "claude is down?"}
 
     With --reclassify it rewrites `is_complaint` and `problem` of every post
     already stored, each judged for its stored service, e.g. after the
@@ -771,7 +776,7 @@ def dashboard(db_path, config_path, port):
 
 @cli.command()
 @db_option(default=DEMO_DB)
-@config_option
+@demo_config_option
 @port_option
 @click.option("--rebuild", is_flag=True, help="Rebuild the demo database even if it exists.")
 @click.option("--no-serve", is_flag=True, help="Build the database, run detection, and exit.")
