@@ -165,6 +165,13 @@ def source_health(_db, db_path: str, stamp: tuple, config_path) -> pd.DataFrame:
     return health
 
 
+def open_incident_update(updates: pd.DataFrame, incidents: pd.DataFrame) -> pd.Series | None:
+    """The newest official update of an incident still open, or None when none is."""
+    open_ids = incidents.loc[incidents["resolved"].isna(), "incident_id"]
+    current = updates[updates["incident_id"].isin(open_ids)]
+    return current.iloc[-1] if len(current) else None
+
+
 def backfill_summary(jobs: pd.DataFrame) -> str | None:
     """What the backfills of one source are doing, in a phrase (None: never backfilled).
 

@@ -171,10 +171,8 @@ def official_status(updates: pd.DataFrame, incidents: pd.DataFrame, provider: st
         if not provider:
             st.metric("Official status", "not configured")
             return
-        open_ids = incidents.loc[incidents["resolved"].isna(), "incident_id"]
-        current = updates[updates["incident_id"].isin(open_ids)]
-        if len(current):
-            latest = current.iloc[-1]
+        latest = data.open_incident_update(updates, incidents)
+        if latest is not None:
             st.metric(f"Official status ({provider})", str(latest["stage"]).capitalize())
             # The provider's words are shown as text, never as markdown.
             st.text(f"{latest['title']}\nposted {latest['posted_at']:%Y-%m-%d %H:%M} UTC")

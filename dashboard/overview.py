@@ -58,9 +58,8 @@ def official_stage(view: View, service: str, moment: pd.Timestamp) -> str:
     until = moment + pd.Timedelta(seconds=1)
     incidents = data.incidents(view.db, view.db_path, view.stamp, view.config_path, service, since, until)
     updates = data.official_updates(view.db, view.db_path, view.stamp, spec.provider, since, until)
-    open_ids = incidents.loc[incidents["resolved"].isna(), "incident_id"]
-    current = updates[updates["incident_id"].isin(open_ids)]
-    return str(current.iloc[-1]["stage"]).capitalize() if len(current) else "Operational"
+    latest = data.open_incident_update(updates, incidents)
+    return "Operational" if latest is None else str(latest["stage"]).capitalize()
 
 
 def open_now(service: str) -> None:

@@ -41,18 +41,19 @@ The classifier learns from labelled posts (earshot trains it from
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 from sklearn.pipeline import FeatureUnion, make_pipeline
 
+from .ngrams import CharNgramCounts, WordNgramCounts
+from .patterns import PatternSet
 from .services import ServiceView
 
 PROBLEM_TYPES = ("down", "errors", "capacity", "api", "login", "slow")
@@ -90,9 +91,7 @@ PROBLEM_PATTERNS: dict[str, str] = {
 }
 
 # Talk about an outage that is over, or that is elsewhere, is not a report.
-NOT_A_REPORT = re.compile(
-    r"\b(last (week|month|year|night)'?s?|yesterday'?s?|post-?mortem|remember when|back when|was down (yesterday|last))\b",
-)
+PAST_PATTERN = r"\b(last (week|month|year|night)'?s?|yesterday'?s?|post-?mortem|remember when|back when|was down (yesterday|last))\b"
 
 # Cues that a post is *not* a report, used only as features: the classifier
 # learns how much each one counts against the problem words beside it.
@@ -113,8 +112,9 @@ CUE_PATTERNS: dict[str, str] = {
 
 # Patterns are lower case and matched against lowered text: several times
 # faster than re.IGNORECASE, which matters at ten thousand posts a second.
-_COMPILED = {problem: re.compile(pattern) for problem, pattern in PROBLEM_PATTERNS.items()}
-_CUES = {cue: re.compile(pattern) for cue, pattern in CUE_PATTERNS.items()}
+# All are searched together, each only where one of its literal words occurs.
+_RULES = PatternSet({**PROBLEM_PATTERNS, "past": PAST_PATTERN, **CUE_PATTERNS})
+_PAST = _RULES.names.index("past")
 
 
 def _verdict_frame(complaint, probability, problem) -> pd.DataFrame:
@@ -154,9 +154,10 @@ class RuleComplaintFilter(ComplaintFilter):
     def label(self, text: str) -> str:
         """``"none"`` or the first problem type whose pattern matches a text
         already read through a :class:`~detector.services.ServiceView`."""
-        if not NOT_A_REPORT.search(text):
-            for problem, pattern in _COMPILED.items():
-                if pattern.search(text):
+        hits = _RULES.hits(text)
+        if not hits[_PAST]:
+            for problem, hit in zip(PROBLEM_PATTERNS, hits, strict=False):
+                if hit:
                     return problem
         return NOT_A_COMPLAINT
 
@@ -190,18 +191,11 @@ class RuleFeatures(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, texts) -> sp.csr_matrix:
-        patterns = [*_COMPILED.values(), NOT_A_REPORT, *_CUES.values()]
-        rows, cols = [], []
-        for row, text in enumerate(texts):
-            for col, pattern in enumerate(patterns):
-                if pattern.search(text):
-                    rows.append(row)
-                    cols.append(col)
-        data = np.full(len(rows), float(self.weight))
-        return sp.csr_matrix((data, (rows, cols)), shape=(len(texts), len(patterns)))
+        hits = np.array([_RULES.hits(text) for text in texts], dtype=bool).reshape(len(texts), len(_RULES.names))
+        return sp.csr_matrix(hits * float(self.weight))
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        return np.array([f"rule_{name}" for name in [*PROBLEM_PATTERNS, "past", *CUE_PATTERNS]], dtype=object)
+        return np.array([f"rule_{name}" for name in _RULES.names], dtype=object)
 
 
 class ComplaintClassifier(ComplaintFilter, ClassifierMixin, BaseEstimator):
@@ -227,9 +221,9 @@ class ComplaintClassifier(ComplaintFilter, ClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
-        C: float = 10.0,
+        C: float = 160.0,
         word_ngrams: tuple[int, int] = (1, 2),
-        char_ngrams: tuple[int, int] = (2, 4),
+        char_ngrams: tuple[int, int] = (1, 4),
         min_df: int = 1,
         rule_weight: float = 1.0,
         threshold: float = 0.5,
@@ -260,22 +254,14 @@ class ComplaintClassifier(ComplaintFilter, ClassifierMixin, BaseEstimator):
             [
                 (
                     "words",
-                    TfidfVectorizer(
-                        ngram_range=tuple(self.word_ngrams),
-                        min_df=self.min_df,
-                        sublinear_tf=True,
-                        lowercase=False,
-                        token_pattern=r"(?u)\b\w+\b",
+                    make_pipeline(
+                        WordNgramCounts(tuple(self.word_ngrams), self.min_df), TfidfTransformer(sublinear_tf=True)
                     ),
                 ),
                 (
                     "chars",
-                    TfidfVectorizer(
-                        analyzer="char_wb",
-                        ngram_range=tuple(self.char_ngrams),
-                        min_df=self.min_df,
-                        sublinear_tf=True,
-                        lowercase=False,
+                    make_pipeline(
+                        CharNgramCounts(tuple(self.char_ngrams), self.min_df), TfidfTransformer(sublinear_tf=True)
                     ),
                 ),
                 ("rules", RuleFeatures(weight=self.rule_weight)),

@@ -40,7 +40,7 @@ import joblib
 import pandas as pd
 import sklearn
 
-from detector import complaints, services
+from detector import complaints, ngrams, patterns, services
 from detector.complaints import NOT_A_COMPLAINT, ComplaintClassifier, RuleComplaintFilter
 from detector.services import SELF, ServiceView
 
@@ -118,8 +118,8 @@ def model_path(model: ComplaintClassifier, folder: Path = LABELS_DIR, cache: Pat
     time, so a model fitted with other rules must not be reused).
     """
     digest = hashlib.sha256(repr(sorted(model.get_params().items())).encode())
-    digest.update(Path(complaints.__file__).read_bytes())
-    digest.update(Path(services.__file__).read_bytes())
+    for module in (complaints, ngrams, patterns, services):
+        digest.update(Path(module.__file__).read_bytes())
     digest.update(Path(__file__).read_bytes())
     for path in sorted((Path(folder) / "train").glob("*.tsv")):
         digest.update(path.name.encode())

@@ -19,6 +19,7 @@ earshot.config.ConfigError: bad.toml: [detector] has no setting 'treshold' (did 
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import re
 import tomllib
@@ -314,9 +315,15 @@ class Config:
         ['is svcname down? othersvc works']
         """
         spec = self.service(service) if service else self.services[0]
-        others = [term for s in self.services if s.name != spec.name for term in (*s.terms, *s.phrases)]
-        names = [*spec.terms, *spec.phrases, *([spec.label] if spec.label else [])]
-        return ServiceView.for_service(spec.name, names=names, errors=spec.errors, others=others)
+        if spec.name not in self._views:  # a view is built once: it compiles its name finder
+            others = [term for s in self.services if s.name != spec.name for term in (*s.terms, *s.phrases)]
+            names = [*spec.terms, *spec.phrases, *([spec.label] if spec.label else [])]
+            self._views[spec.name] = ServiceView.for_service(spec.name, names=names, errors=spec.errors, others=others)
+        return self._views[spec.name]
+
+    @functools.cached_property
+    def _views(self) -> dict[str, ServiceView]:
+        return {}
 
 
 def default_config_path() -> Path:

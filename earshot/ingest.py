@@ -53,10 +53,10 @@ def classify_posts(config: Config, source: Source, posts: list[dict], classifier
 def judged(config: Config, classifier, texts: list[str], services: list) -> list[tuple[bool, str | None]]:
     """``(complaint, problem)`` for each text, read as a report about its service."""
     out: list = [None] * len(texts)
+    configured = {s.name for s in config.services}
     for service in dict.fromkeys(services):
         at = [i for i, s in enumerate(services) if s == service]
-        known = service if service in {s.name for s in config.services} else None
-        verdicts = classifier.verdicts([texts[i] for i in at], config.view(known))
+        verdicts = classifier.verdicts([texts[i] for i in at], config.view(service if service in configured else None))
         for i, verdict in zip(at, verdicts.itertuples(), strict=True):
             out[i] = (bool(verdict.complaint), verdict.problem)
     return out

@@ -488,9 +488,9 @@ def classify(rules, service, reclassify, db_path, config_path):
     \b
     Example:
       $ echo "anyone else getting 'network error' on chatgpt?" | earshot classify
-      {"complaint": true, "probability": 0.9964, "problem": "errors", "text": "anyone else ..."}
+      {"complaint": true, "probability": 0.9993, "problem": "errors", "text": "anyone else ..."}
       $ echo "claude is down?" | earshot classify --service claude --config earshot/llms.toml
-      {"complaint": true, "probability": 0.9989, "problem": "down", "text": "claude is down?"}
+      {"complaint": true, "probability": 0.9999, "problem": "down", "text": "claude is down?"}
 
     With --reclassify it rewrites `is_complaint` and `problem` of every post
     already stored, each judged for its stored service, e.g. after the
