@@ -80,7 +80,14 @@ def detection(
     config = config_at(config_path)
     detector = detector_from_config(config, **dict(params))
     result, found = detect(
-        _db, config, service, since=since - LEARN_BEFORE, until=until, detector=detector, exact_start=exact
+        _db,
+        config,
+        service,
+        since=since - LEARN_BEFORE,
+        until=until,
+        detector=detector,
+        exact_start=exact,
+        exact_since=since,
     )
     if not len(result):
         return result, found, pd.Series(dtype=float)

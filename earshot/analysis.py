@@ -44,7 +44,14 @@ def service_sources(config: Config, service: str) -> list[str]:
 
 
 def detect(
-    db: sqlite_utils.Database, config: Config, service: str, since=None, until=None, detector=None, exact_start=True
+    db: sqlite_utils.Database,
+    config: Config,
+    service: str,
+    since=None,
+    until=None,
+    detector=None,
+    exact_start=True,
+    exact_since=None,
 ):
     """Run the detector over a service's stored complaints, ``since <= t < until``
     (default: from the first complaint to the newest post of any kind).
@@ -66,7 +73,9 @@ def detect(
     in, never later than ``until``. Finding that moment reads each episode's
     first bucket again post by post; with ``exact_start=False`` (a year of
     episodes on a dashboard page) ``start`` is when that bucket's evidence
-    was complete: its end, or ``until``.
+    was complete: its end, or ``until``; with ``exact_since``, only the
+    episodes still open at or after it are timed to the post (a page that
+    learns from weeks before what it shows).
     """
     detector = detector or detector_from_config(config)
     if since is None:
@@ -81,8 +90,9 @@ def detect(
     counts = without_gaps(counts, source_days(db, service, since, until))
     result = detector.fit_predict(counts, until=until)
     found = episodes(result)
-    if len(found) and exact_start:
-        found["start"] = evidence_starts(db, config, service, detector, counts, found, until)
+    timed = found[found["last_bucket"] >= exact_since] if exact_since is not None and len(found) else found
+    if len(timed) and exact_start:
+        found.loc[timed.index, "start"] = evidence_starts(db, config, service, detector, counts, timed, until)
     found["sources"] = [heard_from(counts, row) for row in found.itertuples()]
     return result, found
 

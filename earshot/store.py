@@ -331,10 +331,11 @@ def post_span(
     >>> post_span(db, "chatgpt", complaints_only=True) is None
     True
     """
-    sql = "SELECT min(created_at), max(created_at) FROM posts WHERE service = ?"
-    if complaints_only:
-        sql += " AND is_complaint = 1"
-    first, last = db.execute(sql, [service]).fetchone()
+    where = "service = :service" + (" AND is_complaint = 1" if complaints_only else "")
+    # Two subqueries: SQLite reads a lone min() or max() off the index's end,
+    # but min() and max() together from every row (0.2 s on a million posts).
+    sql = f"SELECT (SELECT min(created_at) FROM posts WHERE {where}), (SELECT max(created_at) FROM posts WHERE {where})"
+    first, last = db.execute(sql, {"service": service}).fetchone()
     return None if first is None else (pd.Timestamp(first), pd.Timestamp(last))
 
 

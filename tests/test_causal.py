@@ -49,3 +49,17 @@ def test_episodes_known_at_any_moment_are_those_of_hindsight(scenario_db, tmp_pa
                 assert now.confirmed_at == then.confirmed_at and now.level == "confirmed"
             else:
                 assert now.level == "possible"
+
+
+def test_only_the_episodes_still_open_after_exact_since_are_timed_to_the_post(demo_db):
+    config = load_config()
+    db = open_db(demo_db)
+    _, exact = detect(db, config, "chatgpt")
+    _, coarse = detect(db, config, "chatgpt", exact_start=False)
+    cut = pd.Timestamp("2024-01-01", tz="UTC")
+    _, mixed = detect(db, config, "chatgpt", exact_since=cut)
+    late = mixed["last_bucket"] >= cut
+    assert late.any() and (~late).any()
+    assert mixed.loc[late, "start"].tolist() == exact.loc[late, "start"].tolist()
+    assert mixed.loc[~late, "start"].tolist() == coarse.loc[~late, "start"].tolist()
+    assert (exact["start"] != coarse["start"]).any()  # the two timings do differ on this database

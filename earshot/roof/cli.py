@@ -821,6 +821,7 @@ def _serve(db_path, config_path, port):
 
     import dashboard.history
     import dashboard.now
+    import dashboard.overview
     import dashboard.sources
     import dashboard.tuning  # noqa: F401
 
