@@ -140,6 +140,10 @@ class LogProgress:
     def say(self, message: str) -> None:
         print(f"{self.name}: {message}", file=self.stream, flush=True)
 
+    def retrying(self, message: str) -> None:
+        """A request is being retried ("retrying in 4 s: HTTP 503, attempt 2/6"): a log line."""
+        self.say(message)
+
     def close(self) -> None:
         pass
 
@@ -171,6 +175,9 @@ class BarProgress(LogProgress):
 
     def say(self, message: str) -> None:
         self.bar.write(f"{self.name}: {message}", file=self.stream)
+
+    def retrying(self, message: str) -> None:
+        self.bar.set_postfix_str(message, refresh=True)
 
     def close(self) -> None:
         self.bar.close()
@@ -249,6 +256,7 @@ def backfill(
     progress = (progress_factory or LogProgress)(source.name, total, (utc_datetime(job.done_until) - since) / size)
     if resumed_at:
         progress.say(f"resuming at {resumed_at} ({job.new:,} {reader.what} already stored for this range)")
+    heard_retries, reader.client.on_retry = reader.client.on_retry, progress.retrying
     try:
         _walk(db, config, reader, classifier, job, until, size, progress)
     except KeyboardInterrupt:
@@ -261,11 +269,16 @@ def backfill(
         with db.atomic():
             save_job(db, job)
         window_text = f"{job.done_until}..{job.window_end}"
+        kept = (
+            f"The {job.new:,} {reader.what} stored before it are kept"
+            if job.new
+            else f"No {reader.what} of this range were stored before it"
+        )
         raise BackfillError(
-            f"{source.name}: window {window_text} failed: {error}. "
-            f"The {job.new} {reader.what} stored before it are kept; run the same command again to resume."
+            f"{source.name}: window {window_text} failed: {error}. {kept}; run the same command again to resume."
         ) from None
     finally:
+        reader.client.on_retry = heard_retries
         progress.close()
     job.status = "done"
     with db.atomic():

@@ -5,12 +5,19 @@ timeout, an HTML block page, a broken body) becomes one line in its report,
 and the others carry on. Nothing already stored is touched. What is read
 goes through :func:`earshot.ingest.ingest` with the complaint filter the
 caller hands over.
+
+Sources are fetched at once on a few threads, each fetch bounded by its
+deadline (a source's ``deadline``, else ``[watch] deadline``, else its poll
+interval, at most a minute), so a pass takes about its slowest deadline
+whatever the servers do; one thread stores what they bring, source by source.
 """
 
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import sqlite_utils
 
@@ -36,6 +43,7 @@ class SourceReport:
     error: str | None = None
     warning: str | None = None
     not_modified: bool = False
+    waiting_until: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -51,19 +59,44 @@ class SourceReport:
         """
         if self.error:
             return f"{self.source}: error: {self.error}"
+        if self.waiting_until:
+            return f"{self.source}: not asked: its server asked to wait until {self.waiting_until} (Retry-After)"
         if self.not_modified:
             return f"{self.source}: not modified since last fetch"
         line = f"{self.source}: {self.new} new {self.what}, {self.duplicates} duplicates skipped"
         return f"{line} (warning: {self.warning})" if self.warning else line
 
 
+FETCH_THREADS = 4
+
+
 def collect_all(
     db: sqlite_utils.Database, config: Config, client: HttpClient, classifier, sources=None
 ) -> list[SourceReport]:
     """Collect every source in ``config`` (or only those named in ``sources``),
-    judging posts with ``classifier``."""
+    judging posts with ``classifier``; one report per source, in config order.
+
+    A source whose server asked, by a Retry-After longer than the fetch's
+    deadline, not to be asked before some moment is not asked until then.
+    """
     chosen = [s for s in config.sources if sources is None or s.name in sources]
-    return [collect_source(db, config, source, client, classifier) for source in chosen]
+    states = {s.name: get_state(db, s.name) for s in chosen}
+    reports = {s.name: SourceReport(s.name, waiting_until=_asked_to_wait(states[s.name])) for s in chosen}
+    due = [s for s in chosen if not reports[s.name].waiting_until]
+    if due:
+        with ThreadPoolExecutor(min(FETCH_THREADS, len(due)), thread_name_prefix="earshot-fetch") as pool:
+            fetches = [
+                pool.submit(fetch_source, config, s, client, states[s.name], config.watch.deadline_for(s)) for s in due
+            ]
+            for done in as_completed(fetches):  # SQLite is written from this thread only
+                fetched = done.result()
+                reports[fetched.source.name] = store_fetched(db, config, fetched, classifier)
+    return [reports[s.name] for s in chosen]
+
+
+def _asked_to_wait(state: dict) -> str | None:
+    retry_at = state.get("retry_at")
+    return retry_at if retry_at and retry_at > datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") else None
 
 
 def collect_source(
@@ -83,6 +116,7 @@ class Fetched:
     error: str | None = None
     what: str = "posts"
     seconds: float = 0.0
+    retry_at: str | None = None
 
 
 def fetch_source(config: Config, source: Source, client: HttpClient, state: dict, deadline=None) -> Fetched:
@@ -93,18 +127,20 @@ def fetch_source(config: Config, source: Source, client: HttpClient, state: dict
     threads while one writer stores what they bring (:func:`store_fetched`).
     """
     started = time.monotonic()
-    what = "posts"
+    what, retry_at = "posts", None
     try:
-        with client.deadline(deadline):
+        with client.deadline(deadline, label=source.name):
             reader = reader_for(source, client, config)
             what = reader.what
             batch = reader.latest(state)
         return Fetched(source, batch=batch, what=what, seconds=time.monotonic() - started)
     except (FetchError, FeedError) as error:
         message = str(error)
+        if getattr(error, "retry_at", None) is not None:
+            retry_at = error.retry_at.strftime("%Y-%m-%dT%H:%M:%SZ")
     except Exception as error:  # a bug or an odd payload must not stop the other sources
         message = f"{type(error).__name__}: {error}"
-    return Fetched(source, error=message, what=what, seconds=time.monotonic() - started)
+    return Fetched(source, error=message, what=what, seconds=time.monotonic() - started, retry_at=retry_at)
 
 
 def store_fetched(db: sqlite_utils.Database, config: Config, fetched: Fetched, classifier) -> SourceReport:
@@ -127,7 +163,7 @@ def store_fetched(db: sqlite_utils.Database, config: Config, fetched: Fetched, c
             report = SourceReport(name, what=fetched.what, error=f"{type(error).__name__}: {error}")
     stamp = now_iso()
     if report.ok:
-        save_state(db, name, last_ok_at=stamp)
+        save_state(db, name, last_ok_at=stamp, retry_at=None)
     else:
-        save_state(db, name, last_error=report.error, last_error_at=stamp)
+        save_state(db, name, last_error=report.error, last_error_at=stamp, retry_at=fetched.retry_at)
     return report

@@ -88,10 +88,20 @@ def parse_feed(body: bytes, response_headers: dict | None = None):
     return parsed
 
 
+def entry_time(entry):
+    """When an entry says it was published (else updated), or None.
+
+    Only keys the entry really has are read: asking feedparser for a missing
+    ``updated_parsed`` maps it to ``published_parsed`` with a DeprecationWarning.
+    """
+    keys = entry.keys()
+    return next((entry[key] for key in ("published_parsed", "updated_parsed") if key in keys and entry[key]), None)
+
+
 def entry_post(source: str, entry, base_url: str | None = None) -> dict:
     """One feed entry as a post row (without service or complaint fields);
     a relative link is resolved against ``base_url``, the feed's own address."""
-    stamp = entry.get("published_parsed") or entry.get("updated_parsed")
+    stamp = entry_time(entry)
     summary = entry.get("summary") or ""
     if entry.get("content"):
         summary = entry.content[0].get("value") or summary
@@ -148,8 +158,12 @@ def feed_batch(client: HttpClient, source: str, url: str, state: dict) -> Batch:
     if response.not_modified:
         return Batch([], not_modified=True)
     posts = [entry_post(source, entry, response.url) for entry in response.entries]
+    undated = sum(entry_time(entry) is None for entry in response.entries)
+    warnings = [response.warning] if response.warning else []
+    if undated:
+        warnings.append(f"{undated} of {len(posts)} entries had no readable date; stored as posted when read")
     return Batch(
         posts,
         state={"etag": response.etag, "last_modified": response.last_modified},
-        warning=response.warning,
+        warning="; ".join(warnings) or None,
     )

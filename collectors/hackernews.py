@@ -15,6 +15,7 @@ from earshot.timeutil import utc_iso
 
 from .base import Batch, Page, Reader, Window, epoch
 from .feeds import html_to_text
+from .http import FetchError
 
 # Algolia's paginationLimitedTo: hits beyond it cannot be paged to.
 HIT_CAP = 1000
@@ -42,7 +43,12 @@ class HackerNews(Reader):
             "hitsPerPage": self.page_size,
             "page": page,
         }
-        return self.client.get_json(f"{self.base_url}/api/v1/search_by_date", params=params)
+        url = f"{self.base_url}/api/v1/search_by_date"
+        data = self.client.get_json(url, params=params)
+        if not isinstance(data, dict) or not isinstance(data.get("hits"), list):
+            found = ", ".join(sorted(data)[:8]) if isinstance(data, dict) else type(data).__name__
+            raise FetchError(f"unexpected JSON from {url}: no 'hits' list (found: {found or 'nothing'})")
+        return data
 
     def latest(self, state: dict) -> Batch:
         since = json.loads(state["cursor"])["created_at_i"] if state.get("cursor") else None
@@ -50,7 +56,7 @@ class HackerNews(Reader):
         posts = []
         for page in range(self.live_pages):
             data = self.search(filters, page)
-            posts += [hit_post(self.source.name, hit) for hit in data.get("hits", [])]
+            posts += [hit_post(self.source.name, hit) for hit in data["hits"]]
             if page + 1 >= data.get("nbPages", 0):
                 break
         newest = max((p["created_at_i"] for p in posts), default=since)
@@ -61,7 +67,7 @@ class HackerNews(Reader):
         data = self.search(f"created_at_i>={epoch(window.start)},created_at_i<{epoch(window.end)}", page)
         if page == 0 and data.get("nbHits", 0) > HIT_CAP and window.span > timedelta(seconds=1):
             return Page([], overfull=True)
-        hits = data.get("hits", [])
+        hits = data["hits"]
         more = hits and page + 1 < min(data.get("nbPages", 0), HIT_CAP // self.page_size)
         return Page([hit_post(self.source.name, hit) for hit in hits], cursor=page + 1 if more else None)
 

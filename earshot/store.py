@@ -240,6 +240,12 @@ def m007_problem_counts(db: sqlite_utils.Database) -> None:
     db["watch_episodes"].add_column("problems", str)
 
 
+@migrations()
+def m008_retry_at(db: sqlite_utils.Database) -> None:
+    # When a source's server asked not to be asked again before (a long Retry-After).
+    db["collector_state"].add_column("retry_at", str)
+
+
 def open_db(path: str | Path) -> sqlite_utils.Database:
     """Open (creating if needed) an earshot database and bring its schema up to date.
 

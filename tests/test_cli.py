@@ -233,7 +233,13 @@ def test_dashboard_serves_on_the_given_port(demo_db, free_port):
         process.wait(timeout=20)
 
 
-def test_dashboard_without_a_database_says_what_to_do(tmp_path):
-    result = earshot("dashboard", "--db", tmp_path / "missing.db")
+@pytest.mark.parametrize("command", [["dashboard"], ["detect"], ["evaluate"], ["status"], ["classify", "--reclassify"]])
+def test_commands_that_only_read_refuse_a_database_that_does_not_exist(tmp_path, command):
+    typo = tmp_path / "no-such-folder" / "earshot.db"
+    result = earshot(*command, "--db", typo)
     assert result.returncode == 1
-    assert "run `earshot collect` first, or `earshot demo`" in result.stderr
+    assert result.stderr.strip() == (
+        f"Error: no database at {typo}: check --db (or $EARSHOT_DB), "
+        "or create one with `earshot collect`, `earshot watch` or `earshot demo`"
+    )
+    assert not typo.parent.exists()

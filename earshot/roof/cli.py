@@ -7,6 +7,7 @@ else ``data/earshot.db``) and, where sources or the detector matter,
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -124,12 +125,21 @@ def _open(db_path):
     return open_db(db_path or default_db_path())
 
 
-def _open_existing(db_path):
-    """The database at ``db_path``, refusing to create one (a typo must not look like an empty database)."""
+def _existing(db_path) -> Path:
+    """``db_path`` (default: ``$EARSHOT_DB``, else data/earshot.db), refusing one
+    that does not exist: a typo must not look like an empty database."""
     path = Path(db_path or default_db_path())
     if not path.exists():
-        raise click.ClickException(f"no database at {path}: run `earshot collect` or `earshot watch` first")
-    return _open(path)
+        raise click.ClickException(
+            f"no database at {path}: check --db (or $EARSHOT_DB), or create one with "
+            "`earshot collect`, `earshot watch` or `earshot demo`"
+        )
+    return path
+
+
+def _open_existing(db_path):
+    """The database at ``db_path``, which must exist (commands that only read)."""
+    return _open(_existing(db_path))
 
 
 def _classifier(rules: bool = False):
@@ -189,7 +199,8 @@ def collect(db_path, config_path, sources, every, timeout, attempts):
     for name in sources:
         _check(config.source, name)
     db, classifier = _open(db_path), _classifier()
-    with HttpClient(timeout=timeout, attempts=attempts) as client:
+    say = functools.partial(click.echo, err=True)
+    with HttpClient(timeout=timeout, attempts=attempts, on_retry=say) as client:
         try:
             while True:
                 if every is not None:
@@ -353,22 +364,22 @@ def detect(db_path, config_path, services, as_json):
     `confirmed` when it holds for confirm_after buckets or reaches
     confirm_threshold.
 
-    An episode's `start` is when the alert could first be raised (the end of its
-    first bucket); `confirmed_at` likewise for the confirmation; `end` is null
-    while it is still open. Rerunning replaces the stored episodes of each
+    An episode's `start` is when the evidence was in: the post after which
+    its first bucket, heard so far, crossed the threshold; `confirmed_at` is
+    the end of the bucket that confirmed it; `end` is null while it is still open. Rerunning replaces the stored episodes of each
     service with freshly computed ones.
 
     \b
     Example:
       $ earshot detect --json --db data/demo.db
-      {"service": "chatgpt", "level": "confirmed", "start": "2023-11-08T13:45:00+00:00", "confirmed_at": ...}
+      {"service": "chatgpt", "level": "confirmed", "start": "2023-11-08T13:43:51+00:00", "confirmed_at": ...}
     """
 
     from earshot.analysis import detect_and_store
     from earshot.report import episode_line, episode_record
 
     config = _config(config_path)
-    db = _open(db_path)
+    db = _open_existing(db_path)
     for service in services or [s.name for s in config.services]:
         _check(config.service, service)
         found = detect_and_store(db, config, service)
@@ -403,7 +414,7 @@ def evaluate(db_path, config_path, service, as_json):
     config = _config(config_path)
     service = service or config.services[0].name
     _check(config.service, service)
-    matches, summary = run_evaluate(_open(db_path), config, service)
+    matches, summary = run_evaluate(_open_existing(db_path), config, service)
     if as_json:
         click.echo(json.dumps({"service": service, **summary}))
         for match in matches.itertuples():
@@ -508,7 +519,7 @@ def classify(rules, service, reclassify, db_path, config_path):
 
         from earshot.ingest import reclassify_posts
 
-        db = _open(db_path)
+        db = _open_existing(db_path)
         with tqdm(total=db["posts"].count, unit=" posts", disable=not sys.stderr.isatty()) as bar:
             changed, total = reclassify_posts(db, config, classifier, progress=bar.update)
         click.echo(f"{total} posts classified again, {changed} changed")
@@ -768,10 +779,7 @@ def dashboard(db_path, config_path, port):
     While a collector is storing fetches, Now and Sources refresh every
     [dashboard] refresh_seconds (30 by default).
     """
-    db_path = db_path or default_db_path()
-    if not Path(db_path).exists():
-        raise click.ClickException(f"no database at {db_path}: run `earshot collect` first, or `earshot demo`")
-    _serve(db_path, config_path, port)
+    _serve(_existing(db_path), config_path, port)
 
 
 @cli.command()

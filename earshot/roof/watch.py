@@ -114,6 +114,10 @@ class Watcher:
             if source.name in self.in_flight or self.next_due.get(source.name, now) > now:
                 continue
             state = get_state(self.db, source.name)
+            if state.get("retry_at") and pd.Timestamp(state["retry_at"]) > now:
+                # Its server asked (Retry-After) not to be asked before then.
+                self.next_due[source.name] = pd.Timestamp(state["retry_at"])
+                continue
             deadline = self.config.watch.deadline_for(source)
             self.in_flight[source.name] = now
             self.next_due[source.name] = now + pd.Timedelta(seconds=self.config.watch.interval_for(source))
