@@ -26,6 +26,7 @@ import sqlite_utils
 
 from earshot.config import Config
 from earshot.ingest import ingest
+from earshot.report import counted
 from earshot.store import load_backfill_job, save_backfill_job
 from earshot.timeutil import now_iso, utc_datetime, utc_iso
 
@@ -133,7 +134,7 @@ class LogProgress:
         eta = (self.total - done_windows) / rate if rate > 0 else 0
         self.say(
             f"{window}: {new} new, {duplicates} duplicates "
-            f"({done_windows:.1f}/{self.total:.1f} windows, {job.new:,} stored, "
+            f"({_windows(done_windows)}/{_windows(self.total)} windows, {job.new:,} stored, "
             f"{self.posts / elapsed:,.0f} stored/s, ETA {timedelta(seconds=round(eta))})"
         )
 
@@ -146,6 +147,11 @@ class LogProgress:
 
     def close(self) -> None:
         pass
+
+
+def _windows(count: float) -> str:
+    """Whole windows as whole numbers, a window cut short to a tenth: "7", "2.5"."""
+    return f"{count:.1f}".removesuffix(".0")
 
 
 class BarProgress(LogProgress):
@@ -200,24 +206,22 @@ class BackfillReport:
     def line(self) -> str:
         """
         >>> BackfillReport("hn", 781, 0, 3, 40, resumed_at="2023-11-02T00:00:00+00:00", total_new=1200).line()
-        'hn: backfill done: 781 new posts, 0 duplicates skipped, 3 windows, 40 pages (resumed at 2023-11-02T00:00:00+00:00; 1200 stored for this range in all)'
+        'hn: backfill done: 781 new posts, 0 duplicates skipped, 3 windows, 40 pages (resumed at 2023-11-02T00:00:00+00:00; 1,200 stored for this range in all)'
         """
         if self.already_done:
             return (
-                f"{self.source}: this range was already backfilled ({self.total_new} {self.what} stored); "
+                f"{self.source}: this range was already backfilled "
+                f"({counted(self.total_new, self.what.removesuffix('s'))} stored); "
                 "use --restart to read it again"
             )
         line = (
-            f"{self.source}: backfill done: {self.new} new {self.what}, {self.duplicates} duplicates skipped, "
-            f"{_plural(self.windows, 'window')}, {_plural(self.pages, 'page')}"
+            f"{self.source}: backfill done: {counted(self.new, 'new ' + self.what.removesuffix('s'))}, "
+            f"{counted(self.duplicates, 'duplicate')} skipped, {counted(self.windows, 'window')}, "
+            f"{counted(self.pages, 'page')}"
         )
         if self.resumed_at:
-            line += f" (resumed at {self.resumed_at}; {self.total_new} stored for this range in all)"
+            line += f" (resumed at {self.resumed_at}; {self.total_new:,} stored for this range in all)"
         return line
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def backfill(

@@ -6,7 +6,7 @@ and the others carry on. Nothing already stored is touched. What is read
 goes through :func:`earshot.ingest.ingest` with the complaint filter the
 caller hands over.
 
-Sources are fetched at once on a few threads, each fetch bounded by its
+Sources are fetched at once on up to sixteen threads, each fetch bounded by its
 deadline (a source's ``deadline``, else ``[watch] deadline``, else its poll
 interval, at most a minute), so a pass takes about its slowest deadline
 whatever the servers do; one thread stores what they bring, source by source.
@@ -23,6 +23,7 @@ import sqlite_utils
 
 from earshot.config import Config, Source
 from earshot.ingest import ingest
+from earshot.report import counted
 from earshot.store import get_state, save_state
 from earshot.timeutil import now_iso
 
@@ -54,6 +55,8 @@ class SourceReport:
 
         >>> SourceReport("reddit", new=3, duplicates=22).line()
         'reddit: 3 new posts, 22 duplicates skipped'
+        >>> SourceReport("status", new=1, duplicates=1, what="official updates").line()
+        'status: 1 new official update, 1 duplicate skipped'
         >>> SourceReport("hn", error="HTTP 500 from http://x (gave up after 3 attempts)").line()
         'hn: error: HTTP 500 from http://x (gave up after 3 attempts)'
         """
@@ -63,11 +66,14 @@ class SourceReport:
             return f"{self.source}: not asked: its server asked to wait until {self.waiting_until} (Retry-After)"
         if self.not_modified:
             return f"{self.source}: not modified since last fetch"
-        line = f"{self.source}: {self.new} new {self.what}, {self.duplicates} duplicates skipped"
+        line = (
+            f"{self.source}: {counted(self.new, 'new ' + self.what.removesuffix('s'))}, "
+            f"{counted(self.duplicates, 'duplicate')} skipped"
+        )
         return f"{line} (warning: {self.warning})" if self.warning else line
 
 
-FETCH_THREADS = 4
+FETCH_THREADS = 16  # waiting on servers costs a thread, not a core
 
 
 def collect_all(

@@ -172,6 +172,12 @@ def source_health(_db, db_path: str, stamp: tuple, config_path) -> pd.DataFrame:
     return health
 
 
+def heard_nothing(result: pd.DataFrame) -> bool:
+    """True when no source stored any post for the newest bucket shown: a
+    day with no post is missing, not quiet, and earshot cannot say "normal"."""
+    return not len(result) or pd.isna(result["count"].iloc[-1])
+
+
 def open_incident_update(updates: pd.DataFrame, incidents: pd.DataFrame) -> pd.Series | None:
     """The newest official update of an incident still open, or None when none is."""
     open_ids = incidents.loc[incidents["resolved"].isna(), "incident_id"]

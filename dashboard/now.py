@@ -84,7 +84,7 @@ def render(view: View) -> None:
         st.markdown(f"Earlier alerts (replay each as it was heard, 15 minutes in): {links}")
 
     st.subheader(f"Complaints per {view.freq} bucket, last 24 hours")
-    if len(result):
+    if len(result) and result["count"].notna().any():
         shown = updates[updates["posted_at"] >= since]
         st.altair_chart(outage_chart(result, found, shown, level), width="stretch")
         st.caption(
@@ -99,6 +99,8 @@ def render(view: View) -> None:
             mime="text/csv",
             key="now_csv",
         )
+    elif len(result):
+        st.write("No source stored any post in the last 24 hours.")
     else:
         st.write("No complaints in the last 24 hours.")
 
@@ -136,9 +138,15 @@ def render(view: View) -> None:
 
 
 def verdict(result: pd.DataFrame, found: pd.DataFrame, name: str, freq: str) -> None:
-    """The detector's banner: normal, possible or confirmed, in the last bucket."""
-    if not len(result):
-        st.success(f"**Normal**: no complaints about {name} in the last 24 hours.")
+    """The detector's banner: no data, normal, possible or confirmed, in the last bucket."""
+    if data.heard_nothing(result):
+        # Grey, not green: silence here is missing data, not a healthy service.
+        with st.container(border=True):
+            st.markdown(
+                f":material/help: :gray-background[**No data**]: no source stored any post about {name} for "
+                "this moment, so earshot cannot tell whether it is up. Collect or backfill that day, or pick "
+                "a moment with posts."
+            )
         return
     last = result.iloc[-1]
     state = str(last["state"])

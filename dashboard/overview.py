@@ -38,8 +38,7 @@ def service_state(view: View, service: str) -> dict:
         view.db, view.db_path, view.stamp, view.config_path, service, until - WINDOW, until, band=True, exact=True
     )
     row["as_of"] = span[1]
-    if not len(result):
-        row.update(state="Normal", last_hour=0, expected=0.0)
+    if data.heard_nothing(result):
         return row
     recent = result[result.index >= until - HOUR]
     row.update(
@@ -119,5 +118,5 @@ def _badge(column, state: str) -> None:
         column.warning(f"**{state}**", icon=":material/warning:")
     elif state == "Normal":
         column.success(f"**{state}**", icon=":material/check_circle:")
-    else:
-        column.info(f"**{state}**", icon=":material/help:")
+    else:  # grey: no data is not a verdict
+        column.markdown(f":material/help: :gray-background[**{state}**]")

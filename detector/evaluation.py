@@ -128,8 +128,9 @@ def acknowledgment_grade(matches: pd.DataFrame, episodes: pd.DataFrame) -> tuple
     came after earshot's alert.
 
     Each episode matched to an incident counts the minutes from the alert to
-    that incident's first post (0 when the provider was first, at most 240);
-    an episode no incident matched was never acknowledged and counts 240.
+    that incident's first post (negative when the provider posted first, so a
+    late alert is to the provider's credit; at most 240); an episode no
+    incident matched was never acknowledged and counts 240.
     A under 15 minutes, B under 30, C under 2 hours, D under 4 hours, else F.
 
     >>> matches = pd.DataFrame({"alert_start": pd.to_datetime(["2023-11-08T13:45Z"], utc=True),
@@ -141,7 +142,7 @@ def acknowledgment_grade(matches: pd.DataFrame, episodes: pd.DataFrame) -> tuple
     if not len(episodes):
         return None, None
     matched = matches.dropna(subset=["alert_start"])
-    delays = ((matched["first_post"] - matched["alert_start"]).dt.total_seconds() / 60).clip(0, NEVER_ACKNOWLEDGED)
+    delays = ((matched["first_post"] - matched["alert_start"]).dt.total_seconds() / 60).clip(upper=NEVER_ACKNOWLEDGED)
     unmatched = len(episodes) - len(delays)
     mean = (float(delays.sum()) + NEVER_ACKNOWLEDGED * unmatched) / len(episodes)
     return round(mean, 1), next((grade for limit, grade in GRADES if mean < limit), "F")

@@ -73,15 +73,22 @@ def evaluation_lines(service: str, matches: pd.DataFrame, summary: dict) -> list
 def summary_lines(service: str, summary: dict) -> list[str]:
     """The two closing lines of ``earshot evaluate`` for :func:`detector.summarize`'s figures."""
     per_week = _or_na(summary["false_alarms_per_week"], "{:.2f}")
-    delay = _or_na(summary["mean_ack_delay_minutes"], "{}")
+    per_week = (
+        f"{per_week} a week" if summary["false_alarms_per_week"] is not None else "no week of posts to count over"
+    )
+    mean_delay = summary["mean_ack_delay_minutes"]
+    delay = (
+        "no alert to grade against"
+        if mean_delay is None
+        else f"official post on average {abs(mean_delay)} min {'after' if mean_delay >= 0 else 'before'} the alert"
+    )
     return [
         f"{service}: {summary['detected']}/{summary['incidents']} incidents detected "
         f"(recall {_or_na(summary['recall'], '{:.0%}')}), {summary['episodes']} episodes "
         f"(precision {_or_na(summary['precision'], '{:.0%}')}), "
         f"median lead {_or_na(summary['median_lead_minutes'], '{:+.1f} min')}, "
         f"90th percentile {_or_na(summary['p90_lead_minutes'], '{:+.1f} min')}",
-        f"false alarms: {summary['false_alarms']} ({per_week} a week); provider grade {summary['grade'] or 'n/a'} "
-        f"(official post on average {delay} min after the alert)",
+        f"false alarms: {summary['false_alarms']} ({per_week}); provider grade {summary['grade'] or 'n/a'} ({delay})",
     ]
 
 
@@ -94,6 +101,15 @@ def summary_text(summary: dict) -> dict[str, str]:
         "false_alarms_per_week": "{:.2f}",
     }
     return {key: _or_na(summary.get(key), form) for key, form in formats.items()}
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """``count`` and ``noun``, plural unless one, thousands separated.
+
+    >>> counted(1, "new post"), counted(2145, "duplicate"), counted(0, "official update")
+    ('1 new post', '2,145 duplicates', '0 official updates')
+    """
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
 
 
 def _or_na(value, form: str) -> str:

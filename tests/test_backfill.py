@@ -252,8 +252,8 @@ def test_sigkill_in_the_middle_then_rerun_gives_the_same_set(tmp_path):
     expected = emulator.ids("hn", START, until)
     assert stored_ids(sqlite3.connect(db_path), "hackernews") == expected
     # It resumed from the checkpoint: the rest was new and nothing was read twice.
-    assert f"backfill done: {len(expected) - killed_at} new posts, 0 duplicates skipped" in second.stdout
-    assert f"; {len(expected)} stored for this range in all)" in second.stdout
+    assert f"backfill done: {len(expected) - killed_at:,} new posts, 0 duplicates skipped" in second.stdout
+    assert f"; {len(expected):,} stored for this range in all)" in second.stdout
     assert "hackernews: resuming at 2023-11-0" in second.stderr
     assert "hackernews: 2023-11-04T00:00:00+00:00..2023-11-05T00:00:00+00:00:" in second.stderr
 
@@ -420,7 +420,7 @@ def test_cli_backfill_dry_run_and_log_lines(api, tmp_path):
     assert real.stderr.count("forum: 2023-11-0") == 3
     expected = len(emulator.ids("discourse", SINCE, UNTIL))
     assert re.fullmatch(
-        rf"forum: backfill done: {expected} new posts, 0 duplicates skipped, 3 windows, \d+ pages\n", real.stdout
+        rf"forum: backfill done: {expected:,} new posts, 0 duplicates skipped, 3 windows, \d+ pages\n", real.stdout
     )
 
 

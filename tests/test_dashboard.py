@@ -19,6 +19,7 @@ from earshot.analysis import detect
 from earshot.config import default_config_path, load_config
 from earshot.store import (
     load_alerts,
+    load_posts,
     open_db,
     post_span,
     replace_alerts,
@@ -133,6 +134,16 @@ def test_now_defaults_to_the_newest_post_and_says_it_is_not_live(monkeypatch, de
     layers = chart_layers(app.get("vega_lite_chart")[0])
     assert layers["rect"]["start"].min() == alerts["start"].iloc[-1]
     assert "login" in set(table(app, {"problem", "complaints"})["problem"])
+
+
+def test_a_moment_with_no_post_stored_is_no_data_not_normal(monkeypatch, demo_db):
+    posts = load_posts(open_db(demo_db))
+    quiet = pd.Timestamp("2024-01-01T00:00:00Z")
+    assert not ((posts["created_at"] > quiet - pd.Timedelta(days=1)) & (posts["created_at"] <= quiet)).any()
+    app = run_app(monkeypatch, demo_db, page="now", at="2024-01-01T00:00:00Z")
+    assert ":gray-background[**No data**]: no source stored any post about ChatGPT for this moment" in texts(app)
+    assert "No source stored any post in the last 24 hours." in texts(app)
+    assert not app.success and not app.get("vega_lite_chart") and "nan" not in texts(app)
 
 
 def test_an_unreadable_at_falls_back_to_the_newest_data(monkeypatch, demo_db):

@@ -384,7 +384,8 @@ def test_lead_time_and_matching_against_official_posts():
 
 
 @pytest.mark.parametrize(
-    "delays, grade", [([5, 9], "A"), ([20, 25], "B"), ([100], "C"), ([200], "D"), ([300], "F"), ([-30], "A")]
+    "delays, grade",
+    [([5, 9], "A"), ([20, 25], "B"), ([100], "C"), ([200], "D"), ([300], "F"), ([-30], "A"), ([-30, 40], "A")],
 )
 def test_the_grade_follows_the_mean_acknowledgment_delay(delays, grade):
     alerts = pd.to_datetime([f"2024-01-0{i + 1}T12:00Z" for i in range(len(delays))], utc=True)

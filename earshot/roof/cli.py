@@ -183,6 +183,14 @@ def collect(db_path, config_path, sources, every, timeout, attempts):
     that source hit. One failing source never stops the others. Exits 1 when
     any source failed (after all of them ran), so cron can tell.
 
+    Sources are fetched up to sixteen at a time, each within its deadline (a source's
+    `deadline`, else [watch] deadline, else its poll interval, at most 60 s),
+    so a pass is about as long as its slowest deadline whatever the servers
+    do. A body over 20 MB is cut off. A name that does not resolve, a refused
+    connection or a 4xx other than 408/429 is not retried; other failures are,
+    each retry said on stderr. A Retry-After longer than the deadline ends the
+    source's turn; later passes do not ask it again before the time it named.
+
     \b
     Example:
       $ earshot collect --config my.toml
@@ -376,7 +384,7 @@ def detect(db_path, config_path, services, as_json):
     """
 
     from earshot.analysis import detect_and_store
-    from earshot.report import episode_line, episode_record
+    from earshot.report import counted, episode_line, episode_record
 
     config = _config(config_path)
     db = _open_existing(db_path)
@@ -387,7 +395,7 @@ def detect(db_path, config_path, services, as_json):
             record = episode_record(service, episode)
             click.echo(json.dumps(record) if as_json else episode_line(record))
         if not as_json:
-            click.echo(f"{service}: {len(found)} alert episodes", err=True)
+            click.echo(f"{service}: {counted(len(found), 'alert episode')}", err=True)
 
 
 @cli.command()

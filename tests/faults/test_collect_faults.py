@@ -31,7 +31,7 @@ FEEDS = {
     "bad-charset": "3 new posts, 0 duplicates skipped (warning: feed is malformed (document declared as "
     "no-such-charset, but parsed as utf-8); kept 3 entries before the fault)",
     "entity-bomb": "0 new posts, 0 duplicates skipped (warning: feed is malformed",
-    "external-entity": "1 new posts, 0 duplicates skipped",
+    "external-entity": "1 new post, 0 duplicates skipped",
     "bad-dates": "2 new posts, 0 duplicates skipped (warning: 2 of 2 entries had no readable date; "
     "stored as posted when read)",
     "not-a-feed": "error: not a feed: ",
