@@ -53,13 +53,14 @@ TABLE = '[data-testid="stDataFrame"] canvas'
 DRAWN = {"now": CHART, "history": TABLE, "tuning": CHART, "sources": TABLE}
 
 
-def busy_database(path: Path, posts: int = 1_000_000, days: int = 730, seed: int = 0) -> dict:
-    """Fill ``path`` with ``posts`` simulated posts and the real official timelines."""
+def busy_database(path: Path, posts: int = 1_000_000, days: int = 730, seed: int = 0, end: pd.Timestamp = END) -> dict:
+    """Fill ``path`` with ``posts`` simulated posts over the ``days`` before
+    ``end``, and the real official timelines."""
     rng = np.random.default_rng(seed)
     db = open_db(path)
     updates = read_official_timelines()
     store_incident_updates(db, updates)
-    start = END - pd.Timedelta(days=days)
+    start = end - pd.Timedelta(days=days)
     onsets = sorted(
         {
             pd.Timestamp(u["posted_at"])
@@ -67,7 +68,7 @@ def busy_database(path: Path, posts: int = 1_000_000, days: int = 730, seed: int
             if u["provider"] == "openai"
             and u["stage"] == "investigating"
             and ("ChatGPT" in u["components"] or "API" in u["components"])
-            and start <= pd.Timestamp(u["posted_at"]) < END
+            and start <= pd.Timestamp(u["posted_at"]) < end
         }
     )
     burst_posts = int(posts * 0.04)

@@ -38,6 +38,16 @@ def seed_from_query(service_names: list[str]) -> None:
     first = "overview" if len(service_names) > 1 else "now"
     st.session_state.page = query.get("page") if query.get("page") in PAGES else first
     st.session_state.service = query.get("service") if query.get("service") in service_names else service_names[0]
+    # A link with a typo must not pass for the page it asked for.
+    unknown = []
+    if query.get("page") and query.get("page") not in PAGES:
+        unknown.append(f"no page {query.get('page')!r} (pages: {', '.join(PAGES)}); showing {st.session_state.page}")
+    if query.get("service") and query.get("service") not in service_names:
+        unknown.append(
+            f"no service {query.get('service')!r} in this configuration (services: {', '.join(service_names)}); "
+            f"showing {st.session_state.service}"
+        )
+    st.session_state.unknown_in_link = unknown
 
 
 def seed_range(span: tuple[pd.Timestamp, pd.Timestamp] | None) -> tuple[dt.date, dt.date]:
@@ -98,6 +108,9 @@ query = {"page": page, "service": service, "from": start.isoformat(), "to": end.
 kept = {key: st.query_params[key] for key in PAGES[page].QUERY_KEYS if key in st.query_params}
 if dict(st.query_params) != {**query, **kept}:
     st.query_params.from_dict({**query, **kept})
+
+for notice in st.session_state.pop("unknown_in_link", []):  # once, on the run that read the link
+    st.warning(f"The address asks for {notice}.", icon=":material/link_off:")
 
 if data.is_demo(db, db_path, stamp):
     st.info(

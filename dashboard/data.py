@@ -37,7 +37,8 @@ def connect(path: str) -> sqlite_utils.Database:
     """A read-only connection for this browser session only."""
     key = f"db:{path}"
     if key not in st.session_state:
-        conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True, check_same_thread=False)
+        # Wait for a writer's lock as long as the writers do, rather than show "database is locked".
+        conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True, check_same_thread=False, timeout=30)
         st.session_state[key] = sqlite_utils.Database(conn)
     return st.session_state[key]
 

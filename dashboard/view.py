@@ -71,16 +71,18 @@ def collector_running(db: sqlite_utils.Database, now: pd.Timestamp | None = None
 
 
 def post_table(posts: pd.DataFrame) -> pd.DataFrame:
-    """Posts as the dashboard shows them: plain text, and a link only for http(s) URLs."""
-    return pd.DataFrame(
+    """Posts as the dashboard shows them: plain text, and a link only for http(s)
+    URLs (no link column when no post has one, as in the demo: not a column of "None")."""
+    table = pd.DataFrame(
         {
             "time (UTC)": posts["created_at"].dt.strftime("%Y-%m-%d %H:%M:%S"),
             "source": posts["source"],
             "problem": posts["problem"].fillna("unknown"),
             "text": (posts["title"].fillna("") + " " + posts["text"].fillna("")).str.strip(),
-            "link": posts["url"].map(safe_link),
+            "link": posts["url"].map(safe_link).astype("string"),
         }
     )
+    return table if table["link"].notna().any() else table.drop(columns="link")
 
 
 def minutes(delta: pd.Timedelta) -> str:

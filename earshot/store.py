@@ -372,15 +372,55 @@ def last_activity(db: sqlite_utils.Database) -> pd.Timestamp | None:
 
 
 def data_stamp(db: sqlite_utils.Database) -> tuple:
-    """Changes whenever a post, an official update, a fetch, a backfill step or an alert is stored.
+    """Changes whenever a post, an official update, a fetch, a backfill step or an alert is stored,
+    or anything is pruned.
 
     ``max(rowid)`` is a single index probe, so asking costs microseconds.
     """
     return db.execute(
         "SELECT (SELECT max(rowid) FROM posts), (SELECT max(rowid) FROM incident_updates),"
         " (SELECT max(max(coalesce(last_ok_at, '')), max(coalesce(last_error_at, ''))) FROM collector_state),"
-        " (SELECT max(updated_at) FROM backfill_jobs), (SELECT max(detected_at) FROM alerts)"
+        " (SELECT max(updated_at) FROM backfill_jobs), (SELECT max(detected_at) FROM alerts),"
+        " (SELECT value FROM meta WHERE key = 'pruned_at')"
     ).fetchone()
+
+
+def prune(db: sqlite_utils.Database, before, alerts: bool = False, official: bool = False) -> dict[str, int]:
+    """Delete the posts made before ``before`` (and, if asked, the alert
+    episodes that started and the official updates posted before it), in one
+    transaction; return how many rows of each went. The file keeps its size
+    until it is vacuumed (:func:`backup` writes a compact copy).
+
+    >>> db = open_db(":memory:")
+    >>> _ = store_posts(db, [{"source": "r", "post_id": str(i), "created_at": f"2023-11-0{i}T00:00:00Z"}
+    ...                      for i in (1, 2, 3)])
+    >>> prune(db, "2023-11-03")
+    {'posts': 2}
+    >>> prune(db, "2023-11-03")
+    {'posts': 0}
+    """
+    cutoff = utc_iso(before)
+    tables = {"posts": "created_at"} | ({"alerts": "start"} if alerts else {})
+    tables |= {"incident_updates": "posted_at"} if official else {}
+    gone = {}
+    with db.atomic():
+        for table, column in tables.items():
+            gone[table] = db.execute(f"DELETE FROM [{table}] WHERE [{column}] < ?", [cutoff]).rowcount
+        if any(gone.values()):
+            db["meta"].upsert({"key": "pruned_at", "value": now_iso()}, pk="key")
+    return gone
+
+
+def backup(db: sqlite_utils.Database, path) -> Path:
+    """A consistent, compact copy of ``db`` at ``path`` (SQLite's ``VACUUM INTO``:
+    safe while collectors write; readers and writers carry on). Refuses to
+    overwrite a file."""
+    target = Path(path)
+    if target.exists():
+        raise FileExistsError(f"{target} exists; backups never overwrite a file")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    db.execute("VACUUM INTO ?", [str(target)])
+    return target
 
 
 def load_backfill_job(db: sqlite_utils.Database, source: str, since, until) -> dict | None:

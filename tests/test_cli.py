@@ -21,6 +21,8 @@ SUBCOMMANDS = [
     "demo",
     "import-incidents",
     "simulate",
+    "prune",
+    "backup",
 ]
 
 
@@ -243,3 +245,32 @@ def test_commands_that_only_read_refuse_a_database_that_does_not_exist(tmp_path,
         "or create one with `earshot collect`, `earshot watch` or `earshot demo`"
     )
     assert not typo.parent.exists()
+
+
+def test_prune_deletes_only_older_posts_and_backup_copies_without_overwriting(demo_db, tmp_path):
+    import shutil
+    import sqlite3
+
+    db = tmp_path / "months.db"
+    shutil.copy(demo_db, db)
+    before = sqlite3.connect(db).execute("SELECT count(*), sum(created_at < '2024-01-01') FROM posts").fetchone()
+    alerts = sqlite3.connect(db).execute("SELECT count(*) FROM alerts").fetchone()[0]
+    pruned = earshot("prune", "--db", db, "--before", "2024-01-01")
+    assert pruned.returncode == 0, pruned.stderr
+    assert pruned.stdout == f"deleted {before[1]:,} posts made before 2024-01-01T00:00:00+00:00\n"
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT count(*), min(created_at) >= '2024-01-01' FROM posts").fetchone() == (
+        before[0] - before[1],
+        1,
+    )
+    assert conn.execute("SELECT count(*) FROM alerts").fetchone()[0] == alerts, "alerts stay unless asked"
+    again = earshot("prune", "--db", db, "--before", "2024-01-01")
+    assert again.stdout.startswith("deleted 0 posts")
+
+    copy = tmp_path / "backups" / "months.db"
+    made = earshot("backup", "--db", db, copy)
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.startswith(f"backed up {db} to {copy} (") and made.stdout.endswith(" MB, integrity ok)\n")
+    assert sqlite3.connect(copy).execute("SELECT count(*) FROM posts").fetchone()[0] == before[0] - before[1]
+    refused = earshot("backup", "--db", db, copy)
+    assert refused.returncode == 1 and f"{copy} exists; backups never overwrite a file" in refused.stderr

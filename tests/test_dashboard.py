@@ -110,7 +110,8 @@ def test_now_replays_the_november_outage_as_it_was_heard(monkeypatch, demo_db):
     breakdown = table(app, {"problem", "complaints", "share"})
     assert {"down", "errors", "api"} <= set(breakdown["problem"]) <= {*PROBLEM_TYPES, "unknown"}
     assert breakdown["share"].sum() == pytest.approx(1.0)
-    posts = table(app, {"time (UTC)", "source", "text", "link"})
+    posts = table(app, {"time (UTC)", "source", "text"})
+    assert "link" not in posts, "the demo's posts have no address: no column of None"
     assert len(posts) == 50 and posts["time (UTC)"].is_monotonic_decreasing
     assert posts["time (UTC)"].max() <= "2023-11-08 14:00:00"
     assert app.get("download_button")[0].label == "Download these counts (CSV)"
@@ -204,6 +205,16 @@ def test_the_range_and_page_come_from_the_url(monkeypatch, demo_db):
     assert app.radio(key="page").value == "history"
     assert app.date_input(key="range").value == (dt.date(2024, 8, 18), dt.date(2024, 8, 21))
     assert metrics(app)["Incidents heard"] == "1 of 5"
+
+
+def test_an_unknown_page_or_service_in_the_link_is_said_not_silently_replaced(monkeypatch, demo_db):
+    app = run_app(monkeypatch, demo_db, page="histroy", service="chatgtp")
+    warnings = [w.value for w in app.warning]
+    assert any("no page 'histroy' (pages: overview, now, history, tuning, sources); showing now" in w for w in warnings)
+    assert any("no service 'chatgtp' in this configuration (services: chatgpt); showing chatgpt" in w for w in warnings)
+    assert app.radio(key="page").value == "now"
+    app.run()
+    assert not any("no page" in w.value for w in app.warning), "said once, not on every rerun"
 
 
 def test_switching_pages_keeps_service_and_range_in_the_url(monkeypatch, demo_db):

@@ -1,13 +1,17 @@
 import pandas as pd
+import pytest
 import sqlite_utils
 
 from earshot.store import (
     author_hash,
+    backup,
+    data_stamp,
     get_state,
     load_incident_updates,
     load_posts,
     migrations,
     open_db,
+    prune,
     save_state,
     schema_version,
     store_incident_updates,
@@ -150,3 +154,18 @@ def test_sql_values_are_parameters_not_text(tmp_path):
     store_posts(db, [post("a")])
     assert len(load_posts(db, service="x' OR '1'='1")) == 0
     assert db["posts"].count == 1
+
+
+def test_pruning_keeps_newer_posts_tells_the_dashboard_and_a_backup_is_whole(tmp_path):
+    db = open_db(tmp_path / "e.db")
+    store_posts(db, [post(str(i), f"2023-11-0{i}T12:00:00Z") for i in range(1, 8)])
+    stamp = data_stamp(db)
+    assert prune(db, "2023-11-05") == {"posts": 4}
+    assert sorted(load_posts(db)["post_id"]) == ["5", "6", "7"]
+    assert data_stamp(db) != stamp, "cached pages must not go on showing pruned posts"
+    copy = backup(db, tmp_path / "copies" / "e.db")
+    again = open_db(copy)
+    assert again.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert sorted(load_posts(again)["post_id"]) == ["5", "6", "7"]
+    with pytest.raises(FileExistsError):
+        backup(db, copy)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -327,6 +328,64 @@ def backfill(source, db_path, config_path, since, until, window, min_interval, a
             click.echo(f"{source}: stopped; every stored page is kept; run the same command to resume", err=True)
             sys.exit(130)
     click.echo(report.line())
+
+
+@cli.command()
+@db_option()
+@click.option(
+    "--before", required=True, type=Moment(), help="Delete what was posted before this (ISO 8601 date or time; UTC)."
+)
+@click.option("--alerts", is_flag=True, help="Also delete the alert episodes that started before it.")
+@click.option("--official", is_flag=True, help="Also delete the official status updates posted before it.")
+def prune(db_path, before, alerts, official):
+    """Delete stored posts older than --before, to keep a database small for months.
+
+    Only posts go unless asked: the alert episodes and the official timeline
+    are small and are what History and evaluate score. The file keeps its size
+    (SQLite reuses the space); `earshot backup` writes a compact copy.
+
+    \b
+    Example:
+      $ earshot prune --db data/demo.db --before 2024-01-01
+      deleted 7,413 posts made before 2024-01-01T00:00:00+00:00
+    """
+    from earshot.report import counted
+    from earshot.store import prune as prune_rows
+    from earshot.timeutil import utc_iso
+
+    gone = prune_rows(_open_existing(db_path), before, alerts=alerts, official=official)
+    names = {"posts": "post", "alerts": "alert episode", "incident_updates": "official update"}
+    deleted = ", ".join(counted(n, names[table]) for table, n in gone.items())
+    click.echo(f"deleted {deleted} made before {utc_iso(before)}")
+
+
+@cli.command()
+@db_option()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def backup(db_path, path):
+    """Write a consistent, compact copy of the database to PATH.
+
+    Uses SQLite's VACUUM INTO: safe while collect, watch or the dashboard use
+    the database. Never overwrites a file. Restore by pointing --db (or
+    $EARSHOT_DB) at the copy.
+
+    \b
+    Example:
+      $ earshot backup --db data/demo.db /tmp/bk.db
+      backed up data/demo.db to /tmp/bk.db (8.6 MB, integrity ok)
+    """
+    from earshot.store import backup as backup_db
+
+    source = _existing(db_path)
+    try:
+        target = backup_db(_open(source), path)
+    except FileExistsError as error:
+        raise click.ClickException(str(error)) from None
+    check = sqlite3.connect(target).execute("PRAGMA integrity_check").fetchone()[0]
+    size = target.stat().st_size / 1e6
+    click.echo(f"backed up {source} to {target} ({size:.1f} MB, integrity {check})")
+    if check != "ok":
+        sys.exit(1)
 
 
 @cli.command("import-incidents")
