@@ -8,7 +8,6 @@ back to a setting already tried is instant.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -153,7 +152,7 @@ def render(view: View) -> None:
     st.subheader("Keep these settings")
     target = st.text_input(
         "Config file to write",
-        value=default_target(view.config_path),
+        value=default_target(view.config_path, view.db_path),
         key="tune_target",
         help="Its [detector] table gets these values; everything else in it is kept. "
         "A new file starts as a copy of the config in use.",
@@ -167,12 +166,17 @@ def render(view: View) -> None:
             st.success(f"Wrote {len(settings)} settings to {written}. Use it with `--config {written}`.")
 
 
-def default_target(config_path: str | None) -> str:
+def default_target(config_path: str | None, db_path: str) -> str:
     """Where the button writes: the config in use, unless that is the bundled one
-    (which belongs to the installed package), then ``earshot.toml`` here."""
+    (which belongs to the installed package), then ``earshot.toml`` beside the
+    database, not wherever the server happened to be started.
+
+    >>> default_target(None, "/srv/earshot/data/earshot.db"), default_target("/etc/my.toml", "x.db")
+    ('/srv/earshot/data/earshot.toml', '/etc/my.toml')
+    """
     if config_path:
         return str(config_path)
-    return str(Path(os.getcwd()) / "earshot.toml")
+    return str(Path(db_path).resolve().parent / "earshot.toml")
 
 
 def write_settings(target: Path, config_path: str | None, settings: dict) -> Path:

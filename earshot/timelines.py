@@ -36,31 +36,41 @@ INCIDENT_PAGES = {"openai": "https://status.openai.com/incidents/"}
 
 
 def read_official_timelines(path: str | Path = TIMELINES_CSV, providers=None) -> list[dict]:
-    """Incident-update rows from an ``incident_stages.csv`` file, one per posted stage."""
+    """Incident-update rows from an ``incident_stages.csv`` file, one per posted stage.
+
+    A provider in ``providers`` that the file does not hold is a ``ValueError``
+    (a typo must not look like a provider with no incidents).
+    """
     wanted = {p.lower() for p in providers} if providers else None
     updates = []
     with open(path, newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            provider = row["provider"].lower()
-            if wanted and provider not in wanted:
+        rows = list(csv.DictReader(handle))
+    held = {row["provider"].lower() for row in rows}
+    if wanted and wanted - held:
+        raise ValueError(
+            f"no provider {', '.join(sorted(wanted - held))} in {path} (it holds: {', '.join(sorted(held))})"
+        )
+    for row in rows:
+        provider = row["provider"].lower()
+        if wanted and provider not in wanted:
+            continue
+        components = ",".join(c for c in COMPONENT_COLUMNS if row.get(c) == "1")
+        page = INCIDENT_PAGES.get(provider)
+        for stage in STAGES:
+            if row.get(f"{stage}_flag") != "1" or not row.get(f"{stage}_timestamp"):
                 continue
-            components = ",".join(c for c in COMPONENT_COLUMNS if row.get(c) == "1")
-            page = INCIDENT_PAGES.get(provider)
-            for stage in STAGES:
-                if row.get(f"{stage}_flag") != "1" or not row.get(f"{stage}_timestamp"):
-                    continue
-                updates.append(
-                    {
-                        "provider": provider,
-                        "incident_id": row["incident_id"],
-                        "update_id": stage,
-                        "title": row["Incident_Title"],
-                        "impact": row["incident_impact_level"],
-                        "components": components,
-                        "stage": stage,
-                        "posted_at": utc_iso(row[f"{stage}_timestamp"]),
-                        "text": row[f"{stage}_description"],
-                        "url": page + row["incident_id"] if page else None,
-                    }
-                )
+            updates.append(
+                {
+                    "provider": provider,
+                    "incident_id": row["incident_id"],
+                    "update_id": stage,
+                    "title": row["Incident_Title"],
+                    "impact": row["incident_impact_level"],
+                    "components": components,
+                    "stage": stage,
+                    "posted_at": utc_iso(row[f"{stage}_timestamp"]),
+                    "text": row[f"{stage}_description"],
+                    "url": page + row["incident_id"] if page else None,
+                }
+            )
     return updates

@@ -5,6 +5,7 @@ Needs Debian's chromium (`.ci/run` installs it). Outside CI, without it, the
 test is skipped; in CI (CI=true) a missing browser is a failure.
 """
 
+import contextlib
 import os
 import re
 import shutil
@@ -20,7 +21,7 @@ from earshot.config import load_config
 from earshot.store import open_db, save_state, store_posts
 from earshot.timeutil import now_iso
 from tests.conftest import EARSHOT, wait_until_healthy
-from tests.test_dashboard import stored
+from tests.test_dashboard import hostile_database, stored
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -37,14 +38,21 @@ def serve(args: list[str], port: int):
     return process, url
 
 
-@pytest.fixture
-def served_demo(demo_db, free_port):
-    process, url = serve(["demo", "--db", str(demo_db)], free_port)
+@contextlib.contextmanager
+def served(args: list[str], port: int):
+    """``earshot ARGS --port PORT`` running, its URL; stopped afterwards."""
+    process, url = serve(args, port)
     try:
         yield url
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+@pytest.fixture
+def served_demo(demo_db, free_port):
+    with served(["demo", "--db", str(demo_db)], free_port) as url:
+        yield url
 
 
 @pytest.fixture
@@ -182,3 +190,43 @@ def test_the_open_page_refreshes_while_a_collector_stores_posts(collecting, brow
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+HOSTILE = (
+    "is chatgpt down? <script>alert('script')</script><img src=x onerror=alert('img')> "
+    "<a href=\"javascript:alert('a')\">click</a> [md](javascript:alert('md')) [data](data:text/html,<script>alert(1)</script>) "
+    "\u202egnp.exe\u202c " + "w" * 10_000
+)
+
+
+@pytest.fixture
+def hostile_dashboard(tmp_path, free_port):
+    path = hostile_database(
+        tmp_path / "hostile.db",
+        HOSTILE,
+        "<b onmouseover=alert('t')>Outage</b> [x](javascript:alert('title')) " + HOSTILE[:300],
+        lambda i: "javascript:alert(document.cookie)" if i % 2 else "data:text/html,<script>alert(2)</script>",
+        posts=30,
+        text=HOSTILE,
+        url="javascript:alert('incident')",
+        components="ChatGPT",
+    )
+    with served(["dashboard", "--db", str(path)], free_port) as url:
+        yield url
+
+
+def test_hostile_text_renders_inert_on_every_page_in_a_real_browser(hostile_dashboard, browser):
+    pages = ["now&at=2024-01-10T12:40:00Z", "history&from=2024-01-10&to=2024-01-10", "tuning", "sources"]
+    for query in pages:
+        page = browser.new_page(viewport={"width": 1400, "height": 2400})
+        dialogs = []
+        page.on("dialog", lambda dialog, seen=dialogs: (seen.append(dialog.message), dialog.dismiss()))
+        page.goto(f"{hostile_dashboard}/?page={query}")
+        settle(page)
+        page.wait_for_timeout(1000)  # let any script that got in run
+        assert page.locator('[data-testid="stException"]').count() == 0, query
+        assert dialogs == [], f"a dialog fired on {query}: {dialogs}"
+        assert page.locator('a[href^="javascript:" i], a[href^="data:" i], [href^="javascript:" i]').count() == 0
+        assert page.locator("[onerror], [onmouseover], img[src='x']").count() == 0, query
+        assert "alert(" not in page.evaluate("[...document.scripts].map(s => s.textContent).join(' ')"), query
+        page.close()

@@ -274,3 +274,9 @@ def test_prune_deletes_only_older_posts_and_backup_copies_without_overwriting(de
     assert sqlite3.connect(copy).execute("SELECT count(*) FROM posts").fetchone()[0] == before[0] - before[1]
     refused = earshot("backup", "--db", db, copy)
     assert refused.returncode == 1 and f"{copy} exists; backups never overwrite a file" in refused.stderr
+
+
+def test_an_unknown_provider_is_an_error_not_an_empty_import(tmp_path):
+    result = earshot("import-incidents", "--db", tmp_path / "x.db", "--provider", "openia")
+    assert result.returncode == 2
+    assert "no provider openia in" in result.stderr and "(it holds: anthropic, character, openai)" in result.stderr

@@ -264,6 +264,7 @@ def test_tuning_starts_at_the_config_and_rescores_as_sliders_move(monkeypatch, d
 
 def test_the_write_button_puts_the_settings_into_a_config_file(monkeypatch, demo_db, tmp_path):
     app = run_app(monkeypatch, demo_db, page="tuning")
+    assert app.text_input(key="tune_target").value == str(demo_db.resolve().parent / "earshot.toml")
     target = tmp_path / "tuned" / "earshot.toml"
     app.slider(key="tune_threshold").set_value(6.5).run()
     app.text_input(key="tune_target").set_value(str(target)).run()
@@ -428,40 +429,40 @@ def test_a_missing_database_says_what_to_run(monkeypatch, tmp_path):
     assert "Run `earshot demo`" in app.error[0].value
 
 
-@pytest.fixture
-def hostile_db(tmp_path):
-    path = tmp_path / "hostile.db"
+def hostile_database(path, said: str, title: str, link, posts: int = 12, **update):
+    """A database of ``posts`` complaints saying ``said`` (``link(i)`` their
+    addresses) and one official update titled ``title``, detected."""
     db = open_db(path)
-    posts = [
+    rows = [
         {
             "source": "reddit-chatgpt",
             "post_id": str(i),
             "created_at": f"2024-01-10T12:{i:02d}:00Z",
-            "text": "is chatgpt down? <script>alert('x')</script><img src=x onerror=alert(1)> [click](javascript:alert(2))",
-            "url": "javascript:alert(document.cookie)" if i % 2 else f"https://www.reddit.com/r/ChatGPT/comments/{i}",
+            "text": said,
+            "url": link(i),
             "service": "chatgpt",
             "is_complaint": True,
             "problem": "down",
         }
-        for i in range(12)
+        for i in range(posts)
     ]
-    store_posts(db, posts)
-    store_incident_updates(
-        db,
-        [
-            {
-                "provider": "openai",
-                "incident_id": "x",
-                "update_id": "1",
-                "stage": "investigating",
-                "posted_at": "2024-01-10T12:05:00Z",
-                "title": "<b>Outage</b> [x](javascript:alert(3))",
-                "url": "data:text/html,<script>",
-            }
-        ],
-    )
+    store_posts(db, rows)
+    official = {"provider": "openai", "incident_id": "x", "update_id": "1", "stage": "investigating"}
+    store_incident_updates(db, [{**official, "posted_at": "2024-01-10T12:05:00Z", "title": title, **update}])
     replace_alerts(db, "chatgpt", detect(db, load_config(), "chatgpt")[1])
+    db.close()
     return path
+
+
+@pytest.fixture
+def hostile_db(tmp_path):
+    return hostile_database(
+        tmp_path / "hostile.db",
+        "is chatgpt down? <script>alert('x')</script><img src=x onerror=alert(1)> [click](javascript:alert(2))",
+        "<b>Outage</b> [x](javascript:alert(3))",
+        lambda i: "javascript:alert(document.cookie)" if i % 2 else f"https://www.reddit.com/r/ChatGPT/comments/{i}",
+        url="data:text/html,<script>",
+    )
 
 
 def test_untrusted_text_stays_text_and_only_http_links_survive(monkeypatch, hostile_db):

@@ -391,7 +391,7 @@ def backup(db_path, path):
 @cli.command("import-incidents")
 @db_option()
 @click.option(
-    "--provider", "providers", multiple=True, help="Only this provider (openai, anthropic, character.ai); repeatable."
+    "--provider", "providers", multiple=True, help="Only this provider (openai, anthropic, character); repeatable."
 )
 @click.option(
     "--csv",
@@ -411,7 +411,10 @@ def import_incidents(db_path, providers, csv_path):
     from earshot.store import store_incident_updates
     from earshot.timelines import read_official_timelines
 
-    updates = read_official_timelines(csv_path or TIMELINES_CSV, providers=providers or None)
+    try:
+        updates = read_official_timelines(csv_path or TIMELINES_CSV, providers=providers or None)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--provider") from None
     new, duplicates = store_incident_updates(_open(db_path), updates)
     click.echo(f"{new} new official updates, {duplicates} already stored")
 
