@@ -123,12 +123,17 @@ def render(view: View) -> None:
         key="history_table",
         on_select="rerun",
         selection_mode="single-row",
+        # Widths that fit the page at 1400 px: the row's date once, then times
+        # of day (each row's moments fall within hours of its date).
         column_config={
             "key": None,
-            "lead (min)": st.column_config.NumberColumn("lead (min)", format="%+.0f"),
+            "when": st.column_config.DatetimeColumn("when", format="YYYY-MM-DD HH:mm", timezone="UTC", width=125),
+            "what": st.column_config.TextColumn("what", width=95),
+            "lead (min)": st.column_config.NumberColumn("lead (min)", format="%+.0f", width=70),
+            "incident": st.column_config.TextColumn("incident", width=230),
             **{
-                c: st.column_config.DatetimeColumn(c, format="YYYY-MM-DD HH:mm", timezone="UTC")
-                for c in ("when", "earshot alert", "official first post", "acknowledged", "resolved")
+                c: st.column_config.DatetimeColumn(c, format="MM-DD HH:mm", timezone="UTC", width=90)
+                for c in ("earshot alert", "official first post", "acknowledged", "resolved")
             },
         },
     )

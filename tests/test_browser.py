@@ -115,6 +115,13 @@ def test_every_page_renders_in_a_real_browser(served_demo, demo_db, browser, tmp
     expect(history.get_by_text(f"{len(alerts)} of 18")).to_be_visible(timeout=60_000)
     assert history.locator('[data-testid="stVegaLiteChart"]').count() == 0
     # Click the third row's selection box (rows are in time order: the November outage is third).
+    # Every column fits at 1400 px: the table needs no sideways scrolling.
+    history.wait_for_selector('[data-testid="stDataFrame"] .dvn-scroller', timeout=60_000)
+    overflow = history.evaluate(
+        "() => { const s = document.querySelector('[data-testid=\"stDataFrame\"] .dvn-scroller');"
+        " return s ? s.scrollWidth - s.clientWidth : null; }"
+    )
+    assert overflow is not None and overflow <= 1, f"the history table is {overflow} px too wide"
     grid = history.locator('[data-testid="stDataFrame"]').bounding_box()
     history.mouse.click(grid["x"] + 12, grid["y"] + 35 * 3 + 17)
     history.wait_for_selector(
