@@ -338,6 +338,9 @@ class HttpClient:
     def _body(self, streamed: httpx.Response) -> bytes:
         """The decoded body, read chunk by chunk: never more than ``max_bytes``
         of it held, even when a few kilobytes of gzip would inflate to gigabytes."""
+        declared = streamed.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:  # said too big: not a byte read
+            raise BodyTooLarge
         encoding = streamed.headers.get("content-encoding", "").strip().lower()
         # 47: zlib or gzip, whichever the header says; -15: raw deflate.
         inflater = zlib.decompressobj(47) if encoding in ("gzip", "deflate", "x-gzip") else None
