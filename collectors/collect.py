@@ -87,7 +87,12 @@ def collect_all(
     """
     chosen = [s for s in config.sources if sources is None or s.name in sources]
     states = {s.name: get_state(db, s.name) for s in chosen}
-    reports = {s.name: SourceReport(s.name, waiting_until=_asked_to_wait(states[s.name])) for s in chosen}
+    reports = {
+        s.name: SourceReport(
+            s.name, waiting_until=states[s.name]["retry_at"] if asked_to_wait(states[s.name]) else None
+        )
+        for s in chosen
+    }
     due = [s for s in chosen if not reports[s.name].waiting_until]
     if due:
         with ThreadPoolExecutor(min(FETCH_THREADS, len(due)), thread_name_prefix="earshot-fetch") as pool:
@@ -100,9 +105,20 @@ def collect_all(
     return [reports[s.name] for s in chosen]
 
 
-def _asked_to_wait(state: dict) -> str | None:
+def asked_to_wait(state: dict, now: datetime | None = None) -> datetime | None:
+    """When a source's server asked (a long Retry-After, kept in its collector
+    state as ``retry_at``) not to be asked again before, if that is still ahead.
+
+    >>> asked_to_wait({"retry_at": "2026-12-05T19:34:54Z"}, now=datetime(2026, 12, 5, tzinfo=UTC))
+    datetime.datetime(2026, 12, 5, 19, 34, 54, tzinfo=datetime.timezone.utc)
+    >>> asked_to_wait({"retry_at": None}) is None
+    True
+    """
     retry_at = state.get("retry_at")
-    return retry_at if retry_at and retry_at > datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") else None
+    if not retry_at:
+        return None
+    moment = datetime.fromisoformat(retry_at)
+    return moment if moment > (now or datetime.now(UTC)) else None
 
 
 def collect_source(

@@ -41,8 +41,16 @@ class _NgramCounts(TransformerMixin, BaseEstimator):
     """What both counters share: n-gram keys per text in, a vocabulary of the
     keys seen in at least ``min_df`` texts, and a sparse count matrix out."""
 
-    def _keys(self, texts: list[str], learning: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _grams(self, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per n: where each counted n-gram starts, its text, its key."""
         raise NotImplementedError
+
+    def _names(self, texts: list[str], grams) -> np.ndarray:
+        """The n-gram behind each vocabulary key, read from ``_grams(texts)``."""
+        raise NotImplementedError
+
+    def _keys(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        return _texts_and_keys(self._grams(texts))
 
     def fit(self, texts, y=None):
         self.fit_transform(texts)
@@ -50,14 +58,15 @@ class _NgramCounts(TransformerMixin, BaseEstimator):
 
     def fit_transform(self, texts, y=None):
         texts = list(texts)
-        rows, keys = self._keys(texts, learning=True)
+        grams = self._grams(texts)  # once: for the vocabulary, the names and the counts
+        rows, keys = _texts_and_keys(grams)
         # Document frequency: each (text, key) pair once.
         pairs = np.unique(np.stack([keys, rows.astype(np.uint64)]), axis=1)
         vocabulary, in_texts = np.unique(pairs[0], return_counts=True)
         self.vocabulary_ = vocabulary[in_texts >= self.min_df]
         self._lookup = None
-        self._name_features(texts)
-        return self.transform(texts)
+        self.feature_names_ = self._names(texts, grams)
+        return self._counted(len(texts), rows, keys)
 
     def transform(self, texts) -> sp.csr_matrix:
         texts = list(texts)
@@ -68,18 +77,21 @@ class _NgramCounts(TransformerMixin, BaseEstimator):
         return sp.vstack(chunks, format="csr") if chunks else sp.csr_matrix((0, len(self.vocabulary_)))
 
     def _counts(self, texts: list[str]) -> sp.csr_matrix:
-        rows, keys = self._keys(texts, learning=False)
+        return self._counted(len(texts), *self._keys(texts))
+
+    def _counted(self, n_texts: int, rows: np.ndarray, keys: np.ndarray) -> sp.csr_matrix:
+        """The count matrix of ``n_texts`` texts from each n-gram's text and key."""
         cols = self._columns(keys)
         known = cols >= 0
         width = len(self.vocabulary_)
         # Sorting (text, column) pairs counts them and leaves them in CSR order.
-        pair_type = np.int32 if len(texts) * width < 2**31 else np.int64
+        pair_type = np.int32 if n_texts * width < 2**31 else np.int64
         pairs = np.sort(rows[known].astype(pair_type) * pair_type(width) + cols[known].astype(pair_type))
         first = np.flatnonzero(np.concatenate([np.ones(min(len(pairs), 1), dtype=bool), pairs[1:] != pairs[:-1]]))
         counts = np.diff(np.append(first, len(pairs))).astype(np.float64)
         rows, cols = np.divmod(pairs[first], width)
-        indptr = np.searchsorted(rows, np.arange(len(texts) + 1))
-        return sp.csr_matrix((counts, cols, indptr), shape=(len(texts), width))
+        indptr = np.searchsorted(rows, np.arange(n_texts + 1))
+        return sp.csr_matrix((counts, cols, indptr), shape=(n_texts, width))
 
     def _columns(self, keys: np.ndarray) -> np.ndarray:
         """Each key's column in the vocabulary, -1 where it is not in it."""
@@ -133,10 +145,6 @@ class CharNgramCounts(_NgramCounts):
         self.ngram_range = ngram_range
         self.min_df = min_df
 
-    def _keys(self, texts, learning):
-        grams = self._grams(texts)
-        return np.concatenate([rows for _, rows, _ in grams]), np.concatenate([keys for _, _, keys in grams])
-
     def _grams(self, texts) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Per n: where each counted n-gram starts in ``_code_points(texts)``, its text, its key."""
         codes, spaces, text_of = _code_points(texts)
@@ -154,16 +162,19 @@ class CharNgramCounts(_NgramCounts):
                 grams.append((starts, text_of[starts], _mix(running[starts] ^ _salt(n))))
         return grams
 
-    def _name_features(self, texts):
+    def _names(self, texts, grams):
         codes, _, _ = _code_points(texts)
         names = {}
-        for n, (starts, _, keys) in enumerate(self._grams(texts), start=self.ngram_range[0]):
+        for n, (starts, _, keys) in enumerate(grams, start=self.ngram_range[0]):
             unique, first = np.unique(keys, return_index=True)
             for key, start in zip(unique.tolist(), starts[first].tolist(), strict=True):
                 names[key] = codes[start : start + n]
-        self.feature_names_ = np.array(
-            [names[key].tobytes().decode("utf-32-le") for key in self.vocabulary_.tolist()], dtype=object
-        )
+        return np.array([names[key].tobytes().decode("utf-32-le") for key in self.vocabulary_.tolist()], dtype=object)
+
+
+def _texts_and_keys(grams) -> tuple[np.ndarray, np.ndarray]:
+    """Every n-gram's text and key, all lengths together."""
+    return np.concatenate([rows for _, rows, _ in grams]), np.concatenate([keys for _, _, keys in grams])
 
 
 def _code_points(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -204,10 +215,6 @@ class WordNgramCounts(_NgramCounts):
         self.ngram_range = ngram_range
         self.min_df = min_df
 
-    def _keys(self, texts, learning):
-        grams = self._grams(texts)
-        return np.concatenate([rows for _, rows, _ in grams]), np.concatenate([keys for _, _, keys in grams])
-
     def _grams(self, texts) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Per n: the index of each counted n-gram's first word, its text, its key."""
         low, high = self.ngram_range
@@ -231,17 +238,17 @@ class WordNgramCounts(_NgramCounts):
             grams.append((pairs, rows[pairs], _mix((hashes[pairs] * _MULTIPLIER + hashes[pairs + 1]) ^ _salt(2))))
         return grams
 
-    def _name_features(self, texts):
+    def _names(self, texts, grams):
         codes, _, _ = _code_points(texts)
         starts, ends = _words(codes)
         names = {}
-        for n, (firsts, _, keys) in enumerate(self._grams(texts), start=self.ngram_range[0]):
+        for n, (firsts, _, keys) in enumerate(grams, start=self.ngram_range[0]):
             unique, first = np.unique(keys, return_index=True)
             for key, word in zip(unique.tolist(), firsts[first].tolist(), strict=True):
                 names[key] = " ".join(
                     codes[starts[w] : ends[w]].tobytes().decode("utf-32-le") for w in range(word, word + n)
                 )
-        self.feature_names_ = np.array([names[key] for key in self.vocabulary_.tolist()], dtype=object)
+        return np.array([names[key] for key in self.vocabulary_.tolist()], dtype=object)
 
 
 def _mix(keys: np.ndarray) -> np.ndarray:

@@ -36,7 +36,7 @@ from dataclasses import asdict
 
 import pandas as pd
 
-from collectors.collect import Fetched, fetch_source, store_fetched
+from collectors.collect import Fetched, asked_to_wait, fetch_source, store_fetched
 from collectors.http import HttpClient
 from earshot.aggregates import source_days
 from earshot.analysis import detector_from_config, service_counts, service_incidents, service_sources, without_gaps
@@ -114,9 +114,9 @@ class Watcher:
             if source.name in self.in_flight or self.next_due.get(source.name, now) > now:
                 continue
             state = get_state(self.db, source.name)
-            if state.get("retry_at") and pd.Timestamp(state["retry_at"]) > now:
-                # Its server asked (Retry-After) not to be asked before then.
-                self.next_due[source.name] = pd.Timestamp(state["retry_at"])
+            waiting = asked_to_wait(state, now.to_pydatetime())
+            if waiting is not None:  # its server asked (Retry-After) not to be asked before then
+                self.next_due[source.name] = pd.Timestamp(waiting)
                 continue
             deadline = self.config.watch.deadline_for(source)
             self.in_flight[source.name] = now
