@@ -104,9 +104,14 @@ def main() -> None:
             print(
                 f"\nspeed, one core, {len(posts):,} posts of {np.mean([len(p) for p in posts]):.0f} characters on average"
             )
-            for name, fn in (("classifier", model.verdicts), ("rules alone", rules.verdicts)):
+            judges = (
+                ("classifier (scikit-learn pipeline)", model.verdicts),
+                ("its scorer (numpy, what collect uses)", model.scorer().verdicts),
+                ("rules alone", rules.verdicts),
+            )
+            for name, fn in judges:
                 seconds, _ = timed(fn, posts)
-                print(f"{name:<34} {len(posts) / seconds:>10,.0f} posts/s")
+                print(f"{name:<38} {len(posts) / seconds:>10,.0f} posts/s")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
 import sqlite_utils
+from tqdm import tqdm
 
 from earshot.config import Config
 from earshot.ingest import ingest
@@ -154,20 +155,27 @@ def _windows(count: float) -> str:
     return f"{count:.1f}".removesuffix(".0")
 
 
+class _WindowBar(tqdm):
+    """tqdm with ``{windows}`` for its format: "2/7", whole windows as whole numbers."""
+
+    @property
+    def format_dict(self):
+        counts = super().format_dict
+        return {**counts, "windows": f"{_windows(counts['n'])}/{_windows(counts['total'] or 0)}"}
+
+
 class BarProgress(LogProgress):
     """A tqdm bar: windows done, items stored, rate and ETA."""
 
     def __init__(self, name: str, total_windows: float, done_windows: float, stream=None):
-        from tqdm import tqdm
-
         super().__init__(name, total_windows, done_windows, stream)
-        self.bar = tqdm(
+        self.bar = _WindowBar(
             total=round(total_windows, 2),
             initial=round(done_windows, 2),
             desc=name,
             unit="window",
             file=self.stream,
-            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} windows [{elapsed}<{remaining}{postfix}]",
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {windows} windows [{elapsed}<{remaining}{postfix}]",
         )
 
     def page(self, new: int, duplicates: int) -> None:

@@ -135,6 +135,14 @@ def secret(name: str) -> str | None:
     return value or None
 
 
+def refused(error: FetchError, *names: str) -> FetchError:
+    """``error`` from a login, saying which variables hold the credentials
+    when the server refused them (never their values)."""
+    if error.status not in (400, 401, 403):
+        return error
+    return FetchError(f"{error}: the server refused the credentials in {' and '.join(names)}", error.response)
+
+
 def need(value, what: str, source: Source):
     if value in (None, "", []):
         raise FetchError(f"source {source.name!r} needs {what} in its config")

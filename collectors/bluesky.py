@@ -21,7 +21,7 @@ from datetime import timedelta
 
 from earshot.timeutil import utc_iso
 
-from .base import Batch, Page, Reader, Window, secret
+from .base import Batch, Page, Reader, Window, refused, secret
 from .http import FetchError
 
 HANDLE_ENV = "EARSHOT_BLUESKY_HANDLE"
@@ -116,11 +116,14 @@ class Bluesky(Reader):
         key = self._session_key()
         with _sessions_lock:
             if key not in _sessions:
-                data = self.client.request(
-                    "POST",
-                    f"{self.base_url}/xrpc/com.atproto.server.createSession",
-                    json={"identifier": handle, "password": password},
-                ).json()
+                try:
+                    data = self.client.request(
+                        "POST",
+                        f"{self.base_url}/xrpc/com.atproto.server.createSession",
+                        json={"identifier": handle, "password": password},
+                    ).json()
+                except FetchError as error:
+                    raise refused(error, HANDLE_ENV, PASSWORD_ENV) from None
                 _sessions[key] = Session(data["accessJwt"], data["refreshJwt"])
             return _sessions[key]
 

@@ -16,8 +16,9 @@ from datetime import timedelta
 
 from earshot.timeutil import utc_datetime, utc_iso
 
-from .base import Batch, Page, Reader, Window, epoch, need, secret
+from .base import Batch, Page, Reader, Window, epoch, need, refused, secret
 from .feeds import feed_batch
+from .http import FetchError
 
 CLIENT_ID_ENV = "EARSHOT_REDDIT_CLIENT_ID"
 CLIENT_SECRET_ENV = "EARSHOT_REDDIT_CLIENT_SECRET"
@@ -85,12 +86,15 @@ class Reddit(Reader):
         with _tokens_lock:
             token, expires = _tokens.get(key, (None, 0.0))
             if token is None or time.monotonic() > expires - 60:
-                data = self.client.request(
-                    "POST",
-                    f"{self.base_url}/api/v1/access_token",
-                    data={"grant_type": "client_credentials"},
-                    auth=(client_id, client_secret),
-                ).json()
+                try:
+                    data = self.client.request(
+                        "POST",
+                        f"{self.base_url}/api/v1/access_token",
+                        data={"grant_type": "client_credentials"},
+                        auth=(client_id, client_secret),
+                    ).json()
+                except FetchError as error:
+                    raise refused(error, CLIENT_ID_ENV, CLIENT_SECRET_ENV) from None
                 token, expires = data["access_token"], time.monotonic() + float(data.get("expires_in", 3600))
                 _tokens[key] = (token, expires)
             return token

@@ -17,7 +17,12 @@ second or two) and saves it under the cache folder
 (``$EARSHOT_CACHE_DIR``, else ``$XDG_CACHE_HOME/earshot``, else
 ``~/.cache/earshot``), in a file named after the scikit-learn version and a
 digest of the corpus, the model's parameters and the classifier's code: a new
-scikit-learn, an edited corpus or a changed model each train afresh.
+scikit-learn, an edited corpus or a changed model each train afresh. Beside
+it goes the model's :class:`~detector.scorer.ComplaintScorer` (``.npz``),
+which is what collecting, backfill and ``classify`` judge posts with: once it
+is cached, they never import scikit-learn, which saves each process about
+90 MB and a second (this module imports scikit-learn only to train or load
+the full model).
 
 >>> labels = load_labels()
 >>> sorted(labels.columns)
@@ -34,17 +39,25 @@ import hashlib
 import os
 import tempfile
 import warnings
+from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import joblib
 import pandas as pd
-import sklearn
 
-from detector import complaints, ngrams, patterns, services
-from detector.complaints import NOT_A_COMPLAINT, ComplaintClassifier, RuleComplaintFilter
+import detector
+from detector.rules import NOT_A_COMPLAINT, RuleComplaintFilter
+from detector.scorer import ComplaintScorer
 from detector.services import SELF, ServiceView
 
 from .config import LABELS_DIR
+
+if TYPE_CHECKING:
+    from detector.complaints import ComplaintClassifier
+
+# The code a cached model depends on: its rules are read at predict time, so a
+# model fitted with other rules (or counted n-grams) must not be reused.
+MODEL_CODE = ("complaints", "grams", "ngrams", "patterns", "rules", "scorer", "services")
 
 DEFAULT_SERVICE = "chatgpt"
 
@@ -110,32 +123,55 @@ def cache_dir() -> Path:
     return Path(base) / "earshot"
 
 
-def model_path(model: ComplaintClassifier, folder: Path = LABELS_DIR, cache: Path | None = None) -> Path:
-    """The cache file for ``model`` trained on ``folder``'s training split.
-
-    The name changes with the scikit-learn version, the model's parameters,
-    the corpus and the classifier's own code (its rules are read at predict
-    time, so a model fitted with other rules must not be reused).
-    """
-    digest = hashlib.sha256(repr(sorted(model.get_params().items())).encode())
-    for module in (complaints, ngrams, patterns, services):
-        digest.update(Path(module.__file__).read_bytes())
+def _digest(folder: Path) -> hashlib._Hash:
+    """A digest of the classifier's code and of ``folder``'s training split."""
+    digest = hashlib.sha256()
+    for module in MODEL_CODE:
+        digest.update(Path(detector.__file__).with_name(f"{module}.py").read_bytes())
     digest.update(Path(__file__).read_bytes())
     for path in sorted((Path(folder) / "train").glob("*.tsv")):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
-    name = f"complaints-sklearn{sklearn.__version__}-{digest.hexdigest()[:16]}.joblib"
+    return digest
+
+
+def _sklearn_version() -> str:
+    return metadata.version("scikit-learn")  # read without importing it
+
+
+def model_path(model: ComplaintClassifier, folder: Path = LABELS_DIR, cache: Path | None = None) -> Path:
+    """The cache file for ``model`` trained on ``folder``'s training split.
+
+    The name changes with the scikit-learn version, the model's parameters,
+    the corpus and the classifier's own code.
+    """
+    digest = _digest(folder)
+    digest.update(repr(sorted(model.get_params().items())).encode())
+    name = f"complaints-sklearn{_sklearn_version()}-{digest.hexdigest()[:16]}.joblib"
+    return (cache or cache_dir()) / name
+
+
+def scorer_path(folder: Path = LABELS_DIR, cache: Path | None = None) -> Path:
+    """The cache file for the default model's scorer, named as :func:`model_path`
+    names the model (its parameters are in the hashed code)."""
+    name = f"scorer-sklearn{_sklearn_version()}-{_digest(folder).hexdigest()[:16]}.npz"
     return (cache or cache_dir()) / name
 
 
 def train_classifier(folder: Path = LABELS_DIR, **params) -> ComplaintClassifier:
     """A classifier fitted on the training split of ``folder``."""
+    from detector.complaints import ComplaintClassifier
+
     frame = training_frame(load_labels("train", folder))
     return ComplaintClassifier(**params).fit(frame["text"].tolist(), frame["label"].tolist())
 
 
 def load_classifier(folder: Path = LABELS_DIR, cache: Path | None = None) -> ComplaintClassifier:
     """The cached classifier for this corpus and scikit-learn, training it if needed."""
+    import joblib
+
+    from detector.complaints import ComplaintClassifier
+
     path = model_path(ComplaintClassifier(), folder, cache)
     if path.exists():
         try:
@@ -143,18 +179,36 @@ def load_classifier(folder: Path = LABELS_DIR, cache: Path | None = None) -> Com
         except Exception:  # a cache file cut short or from elsewhere: train a fresh one over it
             pass
     model = train_classifier(folder)
+    _write_cache(path, lambda handle: joblib.dump(model, handle))
+    return model
+
+
+def load_scorer(folder: Path = LABELS_DIR, cache: Path | None = None) -> ComplaintScorer:
+    """The cached scorer of the default classifier, made from the classifier
+    (loaded or trained, see :func:`load_classifier`) when it is not cached yet."""
+    path = scorer_path(folder, cache)
+    if path.exists():
+        try:
+            return ComplaintScorer.load(path)
+        except Exception:  # cut short, or from other code: made afresh over it
+            pass
+    scorer = load_classifier(folder, cache).scorer()
+    _write_cache(path, scorer.save)
+    return scorer
+
+
+def _write_cache(path: Path, write) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # Write then rename, so a process reading the cache never sees half a file.
         with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as handle:
-            joblib.dump(model, handle)
+            write(handle)
         os.replace(handle.name, path)
     except OSError as error:
         warnings.warn(
             f"could not cache the complaint classifier in {path.parent} ({error}); it will be trained again next time",
-            stacklevel=2,
+            stacklevel=3,
         )
-    return model
 
 
 def classifier_or_rules(
@@ -162,14 +216,24 @@ def classifier_or_rules(
 ) -> ComplaintClassifier | RuleComplaintFilter:
     """The trained classifier, or the rules (with a warning) when it can be
     neither loaded nor trained, e.g. when the labelled corpus is missing."""
+    return _or_rules(load_classifier, folder, cache)
+
+
+def scorer_or_rules(folder: Path = LABELS_DIR, cache: Path | None = None) -> ComplaintScorer | RuleComplaintFilter:
+    """The classifier's scorer, or the rules (with a warning) as :func:`classifier_or_rules`."""
+    return _or_rules(load_scorer, folder, cache)
+
+
+def _or_rules(load, folder, cache):
     try:
-        return load_classifier(folder, cache)
+        return load(folder, cache)
     except (OSError, ValueError, KeyError) as error:
-        warnings.warn(f"complaint classifier unavailable ({error}); using the rules instead", stacklevel=2)
+        warnings.warn(f"complaint classifier unavailable ({error}); using the rules instead", stacklevel=3)
         return RuleComplaintFilter()
 
 
 @functools.cache
-def default_classifier() -> ComplaintClassifier | RuleComplaintFilter:
-    """The filter the CLI hands to collecting, backfill and ``classify``, built once per process."""
-    return classifier_or_rules()
+def default_classifier() -> ComplaintScorer | RuleComplaintFilter:
+    """The filter the CLI hands to collecting, backfill and ``classify``, built
+    once per process: the classifier's scorer, which gives its verdicts."""
+    return scorer_or_rules()

@@ -336,8 +336,13 @@ def default_db_path() -> Path:
     return Path(os.environ.get("EARSHOT_DB") or DEFAULT_DB)
 
 
-def load_config(path: str | os.PathLike | None = None) -> Config:
-    """Load and check a configuration file (the bundled one when ``path`` is None)."""
+def load_config(path: str | os.PathLike | None = None, check_detector: bool = True) -> Config:
+    """Load and check a configuration file (the bundled one when ``path`` is None).
+
+    ``check_detector=False`` leaves ``[detector]`` unchecked, for commands
+    that never detect: checking it loads the detector, and with it
+    scikit-learn (about 90 MB).
+    """
     path = Path(path) if path else default_config_path()
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -345,10 +350,10 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
         raise ConfigError(f"config file not found: {path}") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
-    return parse_config(raw, str(path))
+    return parse_config(raw, str(path), check_detector)
 
 
-def parse_config(raw: dict, path: str = "<config>") -> Config:
+def parse_config(raw: dict, path: str = "<config>", check_detector: bool = True) -> Config:
     """Build a :class:`Config` from already-parsed TOML, checking every entry."""
     services = []
     for i, entry in enumerate(raw.get("services", [])):
@@ -399,7 +404,8 @@ def parse_config(raw: dict, path: str = "<config>") -> Config:
             )
         )
     detector = _table(raw, "detector", path)
-    _check_detector_settings(detector, path)
+    if check_detector:
+        _check_detector_settings(detector, path)
     counts = _table(raw, "counts", path)
     _check_keys(counts, COUNTS_KEYS, "[counts]", path)
     watch = _table(raw, "watch", path)
@@ -493,7 +499,7 @@ def _table(raw: dict, name: str, path: str) -> dict:
 
 def _check_detector_settings(settings: dict, path: str) -> None:
     """Every ``[detector]`` key must be a parameter of the detector, and take its value."""
-    from detector import RollingBaselineDetector  # pandas and scikit-learn: only when a config is read
+    from detector import RollingBaselineDetector  # scikit-learn: only when [detector] is checked
 
     moved = sorted(set(settings) & set(COUNTS_KEYS))
     if moved:

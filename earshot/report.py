@@ -157,3 +157,69 @@ def ago(seconds: float) -> str:
     if seconds < 172800:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.1f} days"
+
+
+# With no post stored for this long, earshot does not know how a service is
+# doing: it says "no data", never "normal" (the dashboard's Now page reads the
+# same 24 hours).
+NO_DATA_AFTER = pd.Timedelta(hours=24)
+
+
+def heard_nothing_since(newest_post, now: pd.Timestamp) -> bool:
+    """True when no post is stored (``newest_post`` None) or none in the
+    last :data:`NO_DATA_AFTER` before ``now``."""
+    return newest_post is None or now - pd.Timestamp(newest_post) > NO_DATA_AFTER
+
+
+def service_state(service: str, newest_post, open_episodes: list[dict], now: pd.Timestamp) -> tuple[str, str]:
+    """What can be said of ``service`` at ``now``: ``(state, line)``, state one
+    of ``alert`` (an episode is open), ``normal`` or ``no data``.
+
+    >>> now = pd.Timestamp("2024-01-03T12:00Z")
+    >>> service_state("chatgpt", pd.Timestamp("2024-01-03T11:58Z"), [], now)
+    ('normal', 'chatgpt: normal: no open episode, newest post 2 min ago')
+    >>> service_state("chatgpt", pd.Timestamp("2024-01-01T09:00Z"), [], now)[1]
+    'chatgpt: no data: no post stored in the last 24 hours (newest 2.1 days ago, 2024-01-01 09:00 UTC)'
+    >>> service_state("claude", None, [], now)
+    ('no data', 'claude: no data: no post of it is stored')
+    >>> episode = {"id": "chatgpt-20240103T1140Z", "level": "confirmed", "start": "2024-01-03T11:41:00+00:00",
+    ...            "peak_score": 31.5}
+    >>> service_state("chatgpt", now, [episode], now)[1]
+    'chatgpt: alert: chatgpt-20240103T1140Z (confirmed since 11:41 UTC, peak score 31.5)'
+    """
+    if open_episodes:
+        return "alert", f"{service}: alert: " + "; ".join(
+            f"{e['id']} ({e['level']} since {pd.Timestamp(e['start']):%H:%M} UTC, peak score {e['peak_score']:.1f})"
+            for e in open_episodes
+        )
+    if newest_post is None:
+        return "no data", f"{service}: no data: no post of it is stored"
+    newest = pd.Timestamp(newest_post)
+    age = (now - newest).total_seconds()
+    if heard_nothing_since(newest, now):
+        return "no data", (
+            f"{service}: no data: no post stored in the last 24 hours "
+            f"(newest {ago(age)} ago, {newest:%Y-%m-%d %H:%M} UTC)"
+        )
+    return "normal", f"{service}: normal: no open episode, newest post {ago(age)} ago"
+
+
+def detect_summary(service: str, episodes: int, newest_post, now: pd.Timestamp) -> str:
+    """``earshot detect``'s line for one service: how many episodes, and
+    whether anything was heard lately enough to say more.
+
+    >>> now = pd.Timestamp("2024-01-03T12:00Z")
+    >>> detect_summary("chatgpt", 1, pd.Timestamp("2024-01-03T11:00Z"), now)
+    'chatgpt: 1 alert episode'
+    >>> detect_summary("chatgpt", 0, pd.Timestamp("2023-11-09T00:00Z"), now)
+    'chatgpt: 0 alert episodes up to its newest post, 2023-11-09 00:00 UTC; no data since (55.5 days)'
+    >>> detect_summary("claude", 0, None, now)
+    'claude: no data: no post of it is stored'
+    """
+    if newest_post is None:
+        return f"{service}: no data: no post of it is stored"
+    newest = pd.Timestamp(newest_post)
+    found = f"{service}: {counted(episodes, 'alert episode')}"
+    if heard_nothing_since(newest, now):
+        return f"{found} up to its newest post, {newest:%Y-%m-%d %H:%M} UTC; no data since ({ago((now - newest).total_seconds())})"
+    return found

@@ -30,9 +30,11 @@ twice stores them once.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -246,11 +248,13 @@ def m008_retry_at(db: sqlite_utils.Database) -> None:
     db["collector_state"].add_column("retry_at", str)
 
 
-def open_db(path: str | Path) -> sqlite_utils.Database:
+def open_db(path: str | Path, on_upgrade: Callable[[list[str]], None] | None = None) -> sqlite_utils.Database:
     """Open (creating if needed) an earshot database and bring its schema up to date.
 
     WAL lets the dashboard read while a collector writes; the busy timeout makes
-    a writer wait for a lock instead of failing at once.
+    a writer wait for a lock instead of failing at once. ``on_upgrade`` hears
+    the names of the migrations applied to a database made by an older
+    earshot (not those that make a new one).
     """
     if str(path) != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -258,7 +262,10 @@ def open_db(path: str | Path) -> sqlite_utils.Database:
     db.execute("PRAGMA busy_timeout = 30000")
     if str(path) != ":memory:":
         db.enable_wal()
+    older = [m.name for m in migrations.pending(db)] if schema_version(db) else []
     migrations.apply(db)
+    if older and on_upgrade is not None:
+        on_upgrade(older)
     return db
 
 
@@ -411,15 +418,18 @@ def prune(db: sqlite_utils.Database, before, alerts: bool = False, official: boo
     return gone
 
 
-def backup(db: sqlite_utils.Database, path) -> Path:
-    """A consistent, compact copy of ``db`` at ``path`` (SQLite's ``VACUUM INTO``:
-    safe while collectors write; readers and writers carry on). Refuses to
-    overwrite a file."""
+def backup(source, path) -> Path:
+    """A consistent, compact copy of the database at ``source`` at ``path``
+    (SQLite's ``VACUUM INTO``: safe while collectors write; readers and
+    writers carry on). Refuses to overwrite a file. The copy is of the
+    database as it is: its schema is not upgraded first, so a backup taken
+    before an upgrade restores what the older earshot wrote."""
     target = Path(path)
     if target.exists():
         raise FileExistsError(f"{target} exists; backups never overwrite a file")
     target.parent.mkdir(parents=True, exist_ok=True)
-    db.execute("VACUUM INTO ?", [str(target)])
+    with contextlib.closing(sqlite3.connect(source, timeout=30)) as conn:
+        conn.execute("VACUUM INTO ?", [str(target)])
     return target
 
 

@@ -461,6 +461,11 @@ class Emulator:
         self._refresh_tokens.discard(token)
         return _json(self._new_tokens("refreshed"))
 
+    def issued_tokens(self) -> list[str]:
+        """Every Bluesky access token handed out so far."""
+        with self._lock:
+            return list(self._tokens)
+
     def _new_tokens(self, handle) -> dict:
         access = base64.b64encode(f"access-{random.random()}".encode()).decode()
         refresh = base64.b64encode(f"refresh-{random.random()}".encode()).decode()

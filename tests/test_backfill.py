@@ -272,7 +272,7 @@ def test_progress_bar_shows_windows_posts_and_rate(api, tmp_path):
     db = open_db(tmp_path / "bar.db")
     run(db, config, "hackernews", progress_factory=lambda *a: BarProgress(*a, stream=screen))
     final = screen.getvalue().split("\r")[-1]
-    assert "hackernews: 100%" in final and "3.0/3.0 windows" in final
+    assert "hackernews: 100%" in final and "| 3/3 windows [" in final
     assert f"{len(emulator.ids('hn', SINCE, UNTIL)):,} stored" in final
 
 

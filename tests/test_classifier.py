@@ -19,6 +19,8 @@ from detector.complaints import (
     RuleComplaintFilter,
     complaint_scores,
 )
+from detector.scorer import ComplaintScorer
+from detector.services import ServiceView
 from earshot.analysis import detect
 from earshot.classifier import (
     LABELS_DIR,
@@ -26,8 +28,10 @@ from earshot.classifier import (
     default_classifier,
     load_classifier,
     load_labels,
+    load_scorer,
     model_path,
     read_as_reports,
+    scorer_path,
 )
 from earshot.config import default_config_path, parse_config
 from earshot.ingest import post_text
@@ -158,6 +162,45 @@ def test_a_broken_cache_file_is_retrained(tmp_path):
         model = classifier_or_rules(cache=cache)
     assert isinstance(model, ComplaintClassifier)
     assert load_classifier(cache=cache).classify("is chatgpt down?")["complaint"] is True
+
+
+def test_the_scorer_judges_every_labelled_post_as_the_classifier_it_was_made_from(tmp_path):
+    model = load_classifier()
+    model.scorer().save(tmp_path / "scorer.npz")
+    scorer = ComplaintScorer.load(tmp_path / "scorer.npz")
+    labels = pd.concat([load_labels("train"), load_labels("heldout")])
+    texts = [*labels["text"], "", None, "x" * 5000, "svcname \x00 🙂\u3000down", "a b"]
+    for view in (None, ServiceView.for_service("claude")):
+        expected, got = model.verdicts(texts, view), scorer.verdicts(texts, view)
+        assert np.allclose(got["probability"], expected["probability"], rtol=0, atol=1e-9)
+        assert got["complaint"].tolist() == expected["complaint"].tolist()
+        assert got["problem"].tolist() == expected["problem"].tolist()
+        assert np.allclose(scorer.predict_proba(texts, view), model.predict_proba(texts, view), rtol=0, atol=1e-9)
+    assert expected["complaint"].sum() > 500  # the corpus does exercise both answers
+    assert list(scorer.classes) == list(model.classes_) and scorer.verdicts([]).empty
+
+
+def test_the_scorer_is_cached_beside_the_model_and_remade_when_broken(tmp_path):
+    cache = tmp_path / "cache"
+    scorer = load_scorer(cache=cache)
+    assert sorted(p.suffix for p in cache.iterdir()) == [".joblib", ".npz"]
+    path = scorer_path(cache=cache)
+    assert path.name.startswith("scorer-sklearn") and path.exists()
+    stamp = path.stat().st_mtime_ns
+    probe = load_labels("heldout")["text"].tolist()
+    assert np.array_equal(load_scorer(cache=cache).predict_proba(probe), scorer.predict_proba(probe))
+    assert path.stat().st_mtime_ns == stamp
+    path.write_bytes(b"PK\x03\x04 cut short")
+    assert np.array_equal(load_scorer(cache=cache).predict_proba(probe), scorer.predict_proba(probe))
+    assert ComplaintScorer.load(path).classify("is chatgpt down?")["complaint"] is True
+    assert isinstance(default_classifier(), ComplaintScorer)
+
+
+def test_a_scorer_whose_weights_do_not_fit_its_features_is_refused():
+    scorer = load_classifier().scorer()
+    with pytest.raises(ValueError, match="made with other rules"):
+        params = {name: value for name, value in vars(scorer).items() if not name.startswith("_")}
+        ComplaintScorer(**{**params, "coef": scorer.coef[:, :-1]})
 
 
 def rss(items) -> bytes:
@@ -307,3 +350,20 @@ def test_an_unwritable_cache_still_gives_the_classifier(tmp_path):
     with pytest.warns(UserWarning, match="could not cache the complaint classifier"):
         model = classifier_or_rules(cache=blocker)
     assert isinstance(model, ComplaintClassifier)
+
+
+def test_classify_judges_with_the_cached_scorer_without_loading_scikit_learn(classifier):
+    import subprocess
+    import sys
+
+    # `classifier` has cached the session's scorer, as any earlier run would have.
+    ran = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "earshot", "classify"],
+        input="chatgpt is down again\nchatgpt wrote my poem\n",
+        capture_output=True,
+        text=True,
+    )
+    assert [json.loads(line)["complaint"] for line in ran.stdout.splitlines()] == [True, False]
+    imported = {line.rpartition("|")[2].strip() for line in ran.stderr.splitlines() if line.startswith("import time:")}
+    assert "detector.scorer" in imported
+    assert not {m for m in imported if m.split(".")[0] in ("sklearn", "scipy", "joblib")}

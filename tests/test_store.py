@@ -163,9 +163,33 @@ def test_pruning_keeps_newer_posts_tells_the_dashboard_and_a_backup_is_whole(tmp
     assert prune(db, "2023-11-05") == {"posts": 4}
     assert sorted(load_posts(db)["post_id"]) == ["5", "6", "7"]
     assert data_stamp(db) != stamp, "cached pages must not go on showing pruned posts"
-    copy = backup(db, tmp_path / "copies" / "e.db")
+    copy = backup(tmp_path / "e.db", tmp_path / "copies" / "e.db")
     again = open_db(copy)
     assert again.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert sorted(load_posts(again)["post_id"]) == ["5", "6", "7"]
     with pytest.raises(FileExistsError):
-        backup(db, copy)
+        backup(tmp_path / "e.db", copy)
+
+
+def test_commands_say_when_they_upgrade_an_older_database_and_only_then(tmp_path):
+    from tests.conftest import earshot
+
+    path = tmp_path / "old.db"
+    old = sqlite_utils.Database(path)
+    migrations.apply(old, stop_before="m007_problem_counts")
+    old["posts"].insert({"source": "reddit", "post_id": "kept", "created_at": "2023-11-08T13:45:00+00:00"})
+    old.close()
+    # A backup is of the database as the older earshot left it.
+    saved = earshot("backup", "--db", path, tmp_path / "before-upgrade.db")
+    assert saved.returncode == 0 and "upgraded" not in saved.stderr
+    assert (
+        schema_version(sqlite_utils.Database(path))
+        == schema_version(sqlite_utils.Database(tmp_path / "before-upgrade.db"))
+        == 6
+    )
+    first = earshot("status", "--db", path)
+    assert first.stderr.splitlines()[0] == f"upgraded the database at {path}: m007_problem_counts, m008_retry_at"
+    assert "upgraded" not in earshot("status", "--db", path).stderr
+    made = earshot("import-incidents", "--db", tmp_path / "new.db")  # a new database is not an upgrade
+    assert made.returncode == 0 and "upgraded" not in made.stderr
+    assert [row["post_id"] for row in open_db(path)["posts"].rows] == ["kept"]

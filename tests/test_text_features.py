@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from sklearn.feature_extraction.text import CountVectorizer
 
-from detector.complaints import _RULES, CUE_PATTERNS, PAST_PATTERN, PROBLEM_PATTERNS
 from detector.ngrams import CharNgramCounts, WordNgramCounts
 from detector.patterns import PatternSet
+from detector.rules import _RULES, CUE_PATTERNS, PAST_PATTERN, PROBLEM_PATTERNS
 from detector.services import ServiceView
 from earshot.classifier import load_labels
 

@@ -315,6 +315,15 @@ service = "chatgpt"
 min_interval = 0
 
 [[sources]]
+name = "bluesky"
+kind = "bluesky"
+base_url = "{base}/bsky"
+public_url = "{base}/bsky"
+query = "chatgpt"
+service = "chatgpt"
+min_interval = 0
+
+[[sources]]
 name = "stalled-feed"
 kind = "rss"
 url = "{stall_url}/feed"
@@ -328,7 +337,7 @@ stale_after = 30
 [[notify]]
 name = "ops-webhook"
 kind = "webhook"
-url = "{receiver_url}/hook"
+url = "{receiver_url}/hook?token=${{EARSHOT_HOOK_TOKEN}}"
 min_interval = 0
 """
 
@@ -357,6 +366,10 @@ def test_live_watch_alerts_once_through_sigkill_and_restarts_and_stops_cleanly(t
     from earshot.store import load_heartbeat
     from tests.conftest import EARSHOT
 
+    # Secrets, as an operator sets them (the Reddit app's are set for every test here).
+    monkeypatch.setenv("EARSHOT_HOOK_TOKEN", "hook-token-5678")
+    monkeypatch.setenv("EARSHOT_BLUESKY_HANDLE", "earshot.bsky.social")
+    monkeypatch.setenv("EARSHOT_BLUESKY_APP_PASSWORD", "app-password-1234")
     now = pd.Timestamp.now(tz="UTC")
     posts, _ = scenario_posts("chatter:3", seed=9, start=now - pd.Timedelta("3D"))
     recent = now - pd.Timedelta("10min")
@@ -433,9 +446,19 @@ def test_live_watch_alerts_once_through_sigkill_and_restarts_and_stops_cleanly(t
     assert status.returncode == 1, status.stdout + status.stderr
     assert status.stdout.startswith("watch: running")
     assert "stalled-feed" in status.stdout and "deadline" in status.stdout
+    assert "\nchatgpt: alert: chatgpt-" in status.stdout
     assert after.returncode == 3 and after.stdout.startswith("watch: stopped")
     text = (tmp_path / "watch.log").read_text()
     assert "Traceback" not in text
+    # Each secret was used, and shows in no log line, status, notification or byte of the database.
+    assert emulator.sessions_created and any(r.startswith("/reddit-oauth/") for r in emulator.requests)
+    secrets = ["reddit-secret", "app-password-1234", "hook-token-5678", "reddit-token", *emulator.issued_tokens()]
+    said = [text, status.stdout, status.stderr, after.stdout, after.stderr]
+    said += [json.dumps(call.json) + json.dumps(call.headers) for call in receiver.calls]
+    files = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    for secret in secrets:
+        assert not [words for words in said if secret in words], secret
+        assert not [path for path, data in files.items() if secret.encode() in data], secret
 
 
 def test_notify_test_reaches_every_channel_and_names_the_one_that_failed(tmp_path, free_port, monkeypatch):
@@ -497,7 +520,7 @@ def test_watch_refuses_a_channel_apprise_cannot_read_and_status_a_missing_databa
 
 
 def test_status_says_watch_never_ran_and_answers_in_json(tmp_path):
-    from earshot.store import save_heartbeat, save_state
+    from earshot.store import save_heartbeat, save_state, store_posts
     from tests.conftest import earshot
 
     db = open_db(tmp_path / "s.db")
@@ -511,5 +534,21 @@ def test_status_says_watch_never_ran_and_answers_in_json(tmp_path):
     report = json.loads(ran.stdout)
     assert ran.returncode == 0 and report["watch"] == "running" and report["exit"] == 0
     assert [(s["source"], s["ok"], s["failing"]) for s in report["sources"]] == [("hackernews", True, False)]
+    # Nothing heard is not "normal".
+    assert [(s["service"], s["state"]) for s in report["services"]] == [("chatgpt", "no data")]
+    assert (
+        ran.stdout
+        and "chatgpt: no data: no post of it is stored" in earshot("status", "--db", tmp_path / "s.db").stdout
+    )
+    for age, state in (("30h", "no data"), ("5min", "normal")):
+        stamp = (pd.Timestamp.now(tz="UTC") - pd.Timedelta(age)).floor("s").isoformat()
+        store_posts(db, [{"source": "hackernews", "post_id": age, "created_at": stamp, "service": "chatgpt"}])
+        (verdict,) = json.loads(earshot("status", "--db", tmp_path / "s.db", "--json").stdout)["services"]
+        assert (verdict["state"], verdict["newest_post_at"]) == (state, pd.Timestamp(stamp).isoformat()), verdict
+    assert (
+        earshot("status", "--db", tmp_path / "s.db")
+        .stdout.splitlines()[-1]
+        .startswith("chatgpt: normal: no open episode, newest post ")
+    )
     listed = earshot("notify", "--config", tmp_path / "none.toml")
     assert listed.returncode == 1 and "config file not found" in listed.stderr

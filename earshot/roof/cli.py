@@ -113,9 +113,11 @@ class Span(Parsed):
         return span
 
 
-def _config(path):
+def _config(path, detects: bool = True):
+    """The checked config; a command that never ``detects`` leaves ``[detector]``
+    unchecked, so it needs no scikit-learn (see :func:`load_config`)."""
     try:
-        return load_config(path)
+        return load_config(path, check_detector=detects)
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
 
@@ -123,7 +125,12 @@ def _config(path):
 def _open(db_path):
     from earshot.store import open_db
 
-    return open_db(db_path or default_db_path())
+    path = db_path or default_db_path()
+
+    def upgraded(names: list[str]) -> None:
+        click.echo(f"upgraded the database at {path}: {', '.join(names)}", err=True)
+
+    return open_db(path, on_upgrade=upgraded)
 
 
 def _existing(db_path) -> Path:
@@ -204,7 +211,7 @@ def collect(db_path, config_path, sources, every, timeout, attempts):
     from collectors.http import HttpClient
     from earshot.timeutil import now_iso
 
-    config = _config(config_path)
+    config = _config(config_path, detects=False)
     for name in sources:
         _check(config.source, name)
     db, classifier = _open(db_path), _classifier()
@@ -290,7 +297,7 @@ def backfill(source, db_path, config_path, since, until, window, min_interval, a
     from collectors.readers import reader_for
     from earshot.timeutil import utc_datetime, utc_iso
 
-    config = _config(config_path)
+    config = _config(config_path, detects=False)
     spec = _check(config.source, source)
     until = until or utc_datetime(utc_iso(time.time())[:10])
     if since >= until:
@@ -378,7 +385,7 @@ def backup(db_path, path):
 
     source = _existing(db_path)
     try:
-        target = backup_db(_open(source), path)
+        target = backup_db(source, path)
     except FileExistsError as error:
         raise click.ClickException(str(error)) from None
     check = sqlite3.connect(target).execute("PRAGMA integrity_check").fetchone()[0]
@@ -416,7 +423,7 @@ def import_incidents(db_path, providers, csv_path):
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--provider") from None
     new, duplicates = store_incident_updates(_open(db_path), updates)
-    click.echo(f"{new} new official updates, {duplicates} already stored")
+    click.echo(f"{new:,} new official updates, {duplicates:,} already stored")
 
 
 @cli.command()
@@ -446,7 +453,9 @@ def detect(db_path, config_path, services, as_json):
     """
 
     from earshot.analysis import detect_and_store
-    from earshot.report import counted, episode_line, episode_record
+    from earshot.report import detect_summary, episode_line, episode_record, heard_nothing_since
+    from earshot.store import post_span
+    from earshot.timeutil import utc_now
 
     config = _config(config_path)
     db = _open_existing(db_path)
@@ -456,8 +465,11 @@ def detect(db_path, config_path, services, as_json):
         for episode in found.itertuples():
             record = episode_record(service, episode)
             click.echo(json.dumps(record) if as_json else episode_line(record))
-        if not as_json:
-            click.echo(f"{service}: {counted(len(found), 'alert episode')}", err=True)
+        span, now = post_span(db, service), utc_now()
+        newest = span[1] if span else None
+        # Standard error: standard output stays one JSON object per episode.
+        if not as_json or heard_nothing_since(newest, now):
+            click.echo(detect_summary(service, len(found), newest, now), err=True)
 
 
 @cli.command()
@@ -577,7 +589,7 @@ def classify(rules, service, reclassify, db_path, config_path):
     already stored, each judged for its stored service, e.g. after the
     labelled corpus changed.
     """
-    config = _config(config_path)
+    config = _config(config_path, detects=False)
     if service is not None and service not in {s.name for s in config.services}:
         known = ", ".join(s.name for s in config.services)
         raise click.BadParameter(
@@ -592,7 +604,7 @@ def classify(rules, service, reclassify, db_path, config_path):
         db = _open_existing(db_path)
         with tqdm(total=db["posts"].count, unit=" posts", disable=not sys.stderr.isatty()) as bar:
             changed, total = reclassify_posts(db, config, classifier, progress=bar.update)
-        click.echo(f"{total} posts classified again, {changed} changed")
+        click.echo(f"{total:,} posts classified again, {changed:,} changed")
         return
     view = config.view(service)
     # Batches keep a pipe fast; a terminal gets each answer as soon as it is typed.
@@ -612,7 +624,7 @@ def classify(rules, service, reclassify, db_path, config_path):
 def _print_verdicts(classifier, texts: list[str], view) -> None:
     if not texts:
         return
-    from detector.complaints import verdict_records
+    from detector.rules import verdict_records
 
     for text, record in zip(texts, verdict_records(classifier.verdicts(texts, view)), strict=True):
         click.echo(json.dumps({**record, "text": text}, ensure_ascii=False))
@@ -668,6 +680,7 @@ def watch(db_path, config_path, once, timeout):
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%Y-%m-%d %H:%M:%S")
     config = _config(config_path)
+    _open(db_path).close()  # an upgrade of the schema, said once, before the watcher's connections
     with HttpClient(timeout=timeout, attempts=3) as client:
         try:
             watcher = Watcher(db_path or default_db_path(), config, _classifier(), client=client)
@@ -709,12 +722,16 @@ def status(db_path, config_path, as_json):
       watch: running (pid 20387 on vm), last pass 4 s ago, 35 passes since 2026-12-02 18:16 UTC
       hackernews    ok       last fetch 1 s ago
       stalled-feed  failing  since 18:16 UTC: http://127.0.0.1:45859/feed did not answer within the fetch's 3s deadline
-      open episodes: chatgpt-20261202T1815Z (confirmed since 18:16 UTC, peak score 300.0)
+      chatgpt: alert: chatgpt-20261202T1815Z (confirmed since 18:16 UTC, peak score 300.0)
+
+    Each service's line says `alert` (its open episodes), `normal`, or `no
+    data` when no post of it was stored in the last 24 hours: silence is not
+    taken for normal. It does not change the exit status.
     """
     import pandas as pd
 
-    from earshot.report import ago, watch_state
-    from earshot.store import collector_states, load_heartbeat, load_watch_episodes, outbox_backlog
+    from earshot.report import ago, iso, service_state, watch_state
+    from earshot.store import collector_states, load_heartbeat, load_watch_episodes, outbox_backlog, post_span
     from earshot.timeutil import utc_now
 
     db = _open_existing(db_path)
@@ -740,6 +757,14 @@ def status(db_path, config_path, as_json):
             }
         )
     episodes = [e for e in load_watch_episodes(db) if e["end"] is None]
+    verdicts = []
+    for service in config.services:
+        span = post_span(db, service.name)
+        mine = [e for e in episodes if e["service"] == service.name]
+        verdict, says = service_state(service.name, span[1] if span else None, mine, now)
+        verdicts.append(
+            {"service": service.name, "state": verdict, "line": says, "newest_post_at": iso(span and span[1])}
+        )
     backlog = outbox_backlog(db)
     troubled = [b for b in backlog if b["last_error"]]
     code = 3 if state != "running" else 1 if any(s["failing"] for s in sources) or troubled else 0
@@ -754,6 +779,7 @@ def status(db_path, config_path, as_json):
                         k: heartbeat[k] for k in ("pid", "host", "started_at", "last_pass_at", "stopped_at", "passes")
                     },
                     "sources": sources,
+                    "services": verdicts,
                     "open_episodes": episodes,
                     "notifications": backlog,
                     "exit": code,
@@ -773,14 +799,8 @@ def status(db_path, config_path, as_json):
         else:
             detail = "never fetched"
         click.echo(f"{source['source']:<{width}}{detail}")
-    if episodes:
-        click.echo(
-            "open episodes: "
-            + "; ".join(
-                f"{e['id']} ({e['level']} since {pd.Timestamp(e['start']):%H:%M} UTC, peak score {e['peak_score']:.1f})"
-                for e in episodes
-            )
-        )
+    for verdict in verdicts:
+        click.echo(verdict["line"])
     for channel in backlog:
         error = f", last error: {channel['last_error']}" if channel["last_error"] else ""
         click.echo(f"notifications: {channel['notifier']!r} {channel['pending']} waiting{error}")
@@ -880,8 +900,8 @@ def demo(db_path, config_path, port, rebuild, no_serve):
         started = time.perf_counter()
         built = build_demo(db_path, config)
         click.echo(
-            f"built {db_path}: {built['posts']} simulated posts around {built['incidents']} real incidents, "
-            f"{built['official_updates']} official updates ({time.perf_counter() - started:.1f}s)",
+            f"built {db_path}: {built['posts']:,} simulated posts around {built['incidents']} real incidents, "
+            f"{built['official_updates']:,} official updates ({time.perf_counter() - started:.1f}s)",
             err=True,
         )
     if not no_serve:

@@ -1,9 +1,12 @@
 """One collect pass over every way a source can break, beside a healthy feed."""
 
+import subprocess
+import sys
 import time
 import tracemalloc
 
 import pytest
+import tomlkit
 
 from collectors.collect import collect_all
 from collectors.http import HttpClient
@@ -47,7 +50,12 @@ def faults():
 
 
 def faulty_config(server: FaultServer):
-    # Every source on one local host: its own limit off, so they do not queue behind each other.
+    return parse_config(faulty_raw(server))
+
+
+def faulty_raw(server: FaultServer) -> dict:
+    """The config as TOML gives it. Every source is on one local host, its own
+    limit off, so they do not queue behind each other."""
     feeds = [
         {"name": name, "kind": "rss", "url": server.url(f"/{name}"), "service": "chatgpt", "min_interval": 0}
         for name in FEEDS
@@ -59,13 +67,11 @@ def faulty_config(server: FaultServer):
         {"name": "json-html", "kind": "hackernews", "base_url": server.url("/json-html"), "query": "x"},
     ]
     others = [{**s, "service": "chatgpt", "min_interval": 0} for s in others]
-    return parse_config(
-        {
-            "services": [{"name": "chatgpt", "terms": ["chatgpt"]}],
-            "sources": feeds + others,
-            "watch": {"deadline": DEADLINE},
-        }
-    )
+    return {
+        "services": [{"name": "chatgpt", "terms": ["chatgpt"]}],
+        "sources": feeds + others,
+        "watch": {"deadline": DEADLINE},
+    }
 
 
 def test_a_pass_over_every_broken_source_is_bounded_names_each_and_stores_the_healthy(faults, tmp_path):
@@ -119,3 +125,20 @@ def test_a_long_retry_after_is_honoured_on_the_next_pass_without_asking(faults, 
         f"retry-after-a-day: not asked: its server asked to wait until {retry_at} (Retry-After)"
     )
     assert again["healthy"] == "healthy: 0 new posts, 4 duplicates skipped"
+
+
+def test_the_collect_command_names_every_broken_source_and_never_loads_scikit_learn(faults, tmp_path, classifier):
+    # `classifier` has cached the session's scorer, as any earlier run would have.
+    config = tmp_path / "faults.toml"
+    config.write_text(tomlkit.dumps(faulty_raw(faults)))
+    command = [sys.executable, "-X", "importtime", "-m", "earshot", "collect", "--db", str(tmp_path / "f.db")]
+    ran = subprocess.run([*command, "--config", str(config)], capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 1, ran.stderr[-2000:]
+    lines = {line.partition(":")[0]: line for line in ran.stdout.splitlines()}
+    assert set(lines) >= set(FEEDS) | {"refused", "no-such-host", "renamed-fields", "json-html"}, ran.stdout
+    assert lines["healthy"] == "healthy: 4 new posts, 0 duplicates skipped"
+    assert lines["huge"].endswith("passed the 20 MB cap; stopped reading")
+    # Judging posts takes numpy and the cached scorer; scikit-learn and SciPy would add about 90 MB.
+    imported = {line.rpartition("|")[2].strip() for line in ran.stderr.splitlines() if line.startswith("import time:")}
+    assert {"httpx", "feedparser", "detector.scorer"} <= imported
+    assert not {m for m in imported if m.split(".")[0] in ("sklearn", "scipy", "joblib")}

@@ -72,35 +72,77 @@ def only_sources(toml: str, names: set[str]) -> str:
 @pytest.mark.parametrize("command", list(COMMANDS))
 def test_killed_at_random_moments_then_rerun_stores_what_one_run_stores(tmp_path, command):
     emulator = Emulator(make_corpus(days=3, per_day=150), delay=0.005)
-    rng = random.Random(command)
     with serve(emulator) as base:
         config = tmp_path / "emulator.toml"
         toml = config_toml(base).replace('query = "chatgpt"\nservice', 'query = "chatgpt"\npage_size = 20\nservice', 1)
         config.write_text(only_sources(toml, {"hackernews", "forum", "status"}))
-        args = [*COMMANDS[command], "--config", str(config)]
-
-        whole = tmp_path / "whole.db"
-        done = subprocess.run([EARSHOT, *args, "--db", str(whole)], capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stderr
-        expected = content(whole)
-        assert len(expected[0]) > 100
-
-        killed = tmp_path / "killed.db"
-        moments = []
-        for _ in range(KILLS):
-            run = subprocess.Popen(
-                [EARSHOT, *args, "--db", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-            )
-            moment = rng.uniform(1.0, 3.5)  # start-up (imports, the classifier) takes about a second
-            time.sleep(moment)
-            run.send_signal(signal.SIGKILL)
-            run.wait()
-            moments.append((round(moment, 2), run.returncode, _stored(killed)))
-        again = subprocess.run([EARSHOT, *args, "--db", str(killed)], capture_output=True, text=True, timeout=120)
-        assert again.returncode == 0, again.stderr
-        partial = [m for m in moments if m[1] == -signal.SIGKILL and 0 < m[2] < len(expected[0])]
-        assert partial, f"no run was killed with part of the posts stored: {moments}"
-        assert content(killed) == expected, f"killed at {moments}"
-        print(
-            f"{command}: killed at (seconds, exit, posts stored) {moments}; {len(expected[0])} posts, {len(expected[2])} events in the end"
+        expected, moments = kill_and_rerun(
+            [*COMMANDS[command], "--config", str(config)], tmp_path, random.Random(command)
         )
+    assert len(expected[0]) > 100
+    print(f"{command}: killed at (seconds, exit, posts stored) {moments}; {len(expected[0])} posts in the end")
+
+
+def test_watch_killed_at_random_moments_records_each_event_once(tmp_path, classifier):
+    """Days of history stored, then a burst: each watch pass records the episode's events."""
+    import pandas as pd
+
+    from earshot.store import open_db
+    from tests.live import live_config, publish, scenario_posts, store_past
+
+    now = pd.Timestamp.now(tz="UTC")
+    posts, _ = scenario_posts("chatter:3", seed=5, start=now - pd.Timedelta("3D"))
+    recent = now - pd.Timedelta("30min")
+    emulator = Emulator([], incidents=0, delay=0.01)
+    with serve(emulator) as base:
+        config = tmp_path / "emulator.toml"
+        toml = config_toml(base).replace('query = "chatgpt"\nservice', 'query = "chatgpt"\npage_size = 20\nservice', 1)
+        config.write_text(only_sources(toml, {"hackernews", "forum", "mastodon"}))
+        seed = tmp_path / "seed.db"
+        db = open_db(seed)
+        store_past(db, live_config(base), posts[posts["created_at"] < recent], classifier)
+        db.close()  # its WAL folded in: each run starts from a copy of the file
+        publish(emulator, posts[(posts["created_at"] >= recent) & (posts["created_at"] < now)])
+        emulator.publish(60, at=(now - pd.Timedelta("2min")).to_pydatetime())
+        expected, moments = kill_and_rerun(
+            ["watch", "--once", "--config", str(config)], tmp_path, random.Random("watch-events"), seed=seed
+        )
+    events = [key for (key,) in expected[2]]
+    assert any(key.endswith("/opened") for key in events), events
+    print(f"watch: killed at (seconds, exit, posts stored) {moments}; events {events}")
+
+
+def kill_and_rerun(args: list[str], tmp_path, rng: random.Random, seed=None):
+    """Run ``earshot ARGS`` whole, then again KILLS times SIGKILLed at random
+    moments and once more to the end, each on a copy of ``seed`` (or a new
+    database); assert both end with the same content. Returns that content
+    and the kill moments (seconds, exit status, posts stored by then)."""
+    import shutil
+
+    def fresh(name):
+        path = tmp_path / name
+        if seed is not None:
+            shutil.copy(seed, path)
+        return path
+
+    whole = fresh("whole.db")
+    done = subprocess.run([EARSHOT, *args, "--db", str(whole)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    expected = content(whole)
+    before = _stored(seed) if seed is not None else 0
+
+    killed = fresh("killed.db")
+    moments = []
+    for _ in range(KILLS):
+        run = subprocess.Popen([EARSHOT, *args, "--db", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        moment = rng.uniform(1.0, 3.5)  # start-up (imports, the classifier) takes about a second
+        time.sleep(moment)
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+        moments.append((round(moment, 2), run.returncode, _stored(killed) - before))
+    again = subprocess.run([EARSHOT, *args, "--db", str(killed)], capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    partial = [m for m in moments if m[1] == -signal.SIGKILL and 0 < m[2] < len(expected[0]) - before]
+    assert partial, f"no run was killed with part of the posts stored: {moments}"
+    assert content(killed) == expected, f"killed at {moments}"
+    return expected, moments
