@@ -1,4 +1,4 @@
-"""One `earshot collect` pass over every broken source at once: its wall time and peak memory.
+"""One `earshot collect` (and `watch --once`) pass over every broken source at once: wall time and peak memory.
 
     python benchmarks/faults.py            # 3 runs of each case
     python benchmarks/faults.py --runs 5
@@ -10,7 +10,7 @@ page, a stall, a drip, a 200 MB body, a gzip bomb, an entity bomb, resets,
 console script as a new process, under a 3 s fetch deadline; the peak
 resident memory is the child's own (``getrusage``), start-up included. The
 first run caches the complaint scorer, as any first run would, and is not
-counted.
+counted. ``watch --once`` also detects, so it loads scikit-learn.
 """
 
 from __future__ import annotations
@@ -35,13 +35,13 @@ from tests.faults.test_collect_faults import DEADLINE, faulty_raw
 EARSHOT = shutil.which("earshot") or str(Path(sys.executable).parent / "earshot")
 
 
-def one_pass(config: Path, db: Path) -> tuple[float, float, int]:
-    """Seconds, peak MB and exit status of one `earshot collect` in a process of its own."""
+def one_pass(command: list[str], config: Path, db: Path) -> tuple[float, float, int]:
+    """Seconds, peak MB and exit status of one `earshot COMMAND` in a process of its own."""
     db.unlink(missing_ok=True)
     started = time.perf_counter()
     # A child of its own, so RUSAGE_CHILDREN's peak is this process alone.
     ran = subprocess.run(
-        [sys.executable, "-c", _CHILD, EARSHOT, "collect", "--db", str(db), "--config", str(config)],
+        [sys.executable, "-c", _CHILD, EARSHOT, *command, "--db", str(db), "--config", str(config)],
         capture_output=True,
         text=True,
     )
@@ -67,19 +67,22 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="earshot-faults-"))
     try:
         raw = faulty_raw(server)
+        healthy = {**raw, "sources": [s for s in raw["sources"] if s["name"] == "healthy"]}
         cases = {
-            "every broken source": raw,
-            "the healthy feed alone": {**raw, "sources": [s for s in raw["sources"] if s["name"] == "healthy"]},
+            "collect, every broken source": (["collect"], raw),
+            "collect, the healthy feed alone": (["collect"], healthy),
+            "watch --once, every broken source": (["watch", "--once"], raw),
+            "watch --once, the healthy feed": (["watch", "--once"], healthy),
         }
-        print(f"earshot collect, fetch deadline {DEADLINE:g} s, {args.runs} runs each (median, worst):")
-        for name, case in cases.items():
+        print(f"fetch deadline {DEADLINE:g} s, {args.runs} runs each (median, worst):")
+        for name, (command, case) in cases.items():
             config = folder / "faults.toml"
             config.write_text(tomlkit.dumps(case))
-            one_pass(config, folder / "warm.db")  # caches the scorer, as a first run would
-            runs = [one_pass(config, folder / "f.db") for _ in range(args.runs)]
+            one_pass(command, config, folder / "warm.db")  # caches the scorer, as a first run would
+            runs = [one_pass(command, config, folder / "f.db") for _ in range(args.runs)]
             seconds, peaks, codes = zip(*runs, strict=True)
             print(
-                f"  {name:24} {len(case['sources']):2} sources: "
+                f"  {name:34} {len(case['sources']):2} sources: "
                 f"{statistics.median(seconds):5.2f} s wall (worst {max(seconds):.2f}), "
                 f"peak RSS {statistics.median(peaks):4.0f} MB (worst {max(peaks):.0f}), exit {set(codes)}"
             )

@@ -110,7 +110,15 @@ def render(view: View) -> None:
         )
 
     if not len(table):
-        st.write("No alert episode and no official incident in this range.")
+        span = data.stored_span(view.db, view.db_path, stamp, view.service)
+        if span is None or span[1] < view.since or span[0] >= view.until:
+            # Nothing heard is not "no outage".
+            st.markdown(
+                f":material/help: :gray-background[**No data**]: no post about {spec.display_name} is stored "
+                "for this range, so earshot can say nothing of it."
+            )
+        else:
+            st.write("No alert episode and no official incident in this range.")
         return
     st.caption(
         "Click a row to see that incident's chart. Alerts are timed at the end of the count bucket that "

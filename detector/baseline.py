@@ -197,6 +197,19 @@ class RollingBaselineDetector(BaseEstimator):
         needed = alert_count(window, phi, float(self.threshold))
         return pd.Series(needed - (scale - 1) * expected.to_numpy(), index=result.index, name="alert_level")
 
+    def history_needed(self, step) -> pd.Timedelta:
+        """How far back the state after a bucket (of ``step``) depends on the
+        counts: a fit over this much history before a moment continues from it
+        exactly as a fit over everything before it would (episodes aside).
+
+        >>> RollingBaselineDetector().history_needed(pd.Timedelta("5min"))
+        Timedelta('42 days 05:00:00')
+        """
+        return self._kept_hours(int(HOUR / pd.Timedelta(step))) * HOUR
+
+    def _kept_hours(self, per_hour: int) -> int:
+        return lookback_hours(_hours(self.window, "window")) + 2 + max(self.scales) // per_hour
+
     def check_params(self) -> None:
         """Raise ``ValueError`` when a parameter cannot work (fitting checks too).
 
@@ -477,7 +490,7 @@ class RollingBaselineDetector(BaseEstimator):
 
     def _keep_history(self, history: np.ndarray) -> None:
         """Drop whole hours older than anything the next bucket can depend on."""
-        keep_hours = lookback_hours(_hours(self.window, "window")) + 2 + max(self.scales) // self.per_hour_
+        keep_hours = self._kept_hours(self.per_hour_)
         hours = max(0, len(history) // self.per_hour_ - keep_hours)
         drop = hours * self.per_hour_
         room = getattr(self, "room_", None)

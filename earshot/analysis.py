@@ -84,9 +84,12 @@ def detect(
     if until is None:
         span = post_span(db, service)
         until = span[1] + pd.Timedelta(seconds=1) if span else None
+    nothing = pd.DataFrame(), episodes(pd.DataFrame()).assign(sources=[])
     if since is None or until is None or pd.Timestamp(since) >= pd.Timestamp(until):
-        return pd.DataFrame(), episodes(pd.DataFrame()).assign(sources=[])
+        return nothing
     counts = service_counts(db, config, service, since, until, configured_only=False)
+    if not counts.shape[1]:  # no source reports on the service: nothing to count
+        return nothing
     counts = without_gaps(counts, source_days(db, service, since, until))
     result = detector.fit_predict(counts, until=until)
     found = episodes(result)

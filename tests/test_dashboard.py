@@ -147,6 +147,25 @@ def test_a_moment_with_no_post_stored_is_no_data_not_normal(monkeypatch, demo_db
     assert not app.success and not app.get("vega_lite_chart") and "nan" not in texts(app)
 
 
+def test_a_service_with_no_post_is_no_data_on_now_overview_and_history(monkeypatch, demo_db, tmp_path):
+    from earshot.roof.demo import demo_config_path
+
+    config = tmp_path / "three.toml"
+    config.write_text(
+        demo_config_path().read_text() + '\n[[services]]\nname = "gemini"\nlabel = "Gemini"\nterms = ["gemini"]\n'
+    )
+    now = run_app(monkeypatch, demo_db, config, page="now", service="gemini")
+    assert [w.value for w in now.warning] == ["No posts stored for Gemini yet. Run `earshot collect`."]
+    history = run_app(monkeypatch, demo_db, config, page="history", service="gemini")
+    assert ":gray-background[**No data**]: no post about Gemini is stored for this range" in texts(history)
+    for app in (now, history):
+        assert not app.success and "Normal" not in texts(app) and "No alert episode" not in texts(app)
+    overview = run_app(monkeypatch, demo_db, config, page="overview")
+    assert [b.label for b in overview.button if b.key.startswith("open_")][-1] == "**Gemini**"
+    assert [s.value for s in overview.success] == ["**Normal**", "**Normal**"]  # ChatGPT and Claude only
+    assert ":gray-background[**No data**]" in texts(overview)
+
+
 def test_an_unreadable_at_falls_back_to_the_newest_data(monkeypatch, demo_db):
     newest, _ = stored(demo_db)
     app = run_app(monkeypatch, demo_db, page="now", at="yesterday-ish")

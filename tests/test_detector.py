@@ -510,3 +510,24 @@ def test_on_ordinary_days_scores_are_reached_no_more_often_than_they_promise(fam
     table = calibration(ordinary_scores(family, seed=0), thresholds=(3.0, 4.0))
     assert (table["buckets"] > 2000).all()
     assert (table["observed"] <= table["nominal"]).all(), table.to_string()
+
+
+@pytest.mark.parametrize("times", [1, 2])
+def test_a_fit_over_the_history_needed_continues_as_a_fit_over_everything(times):
+    # What lets `earshot watch` build its state from weeks, not from a year of backfilled posts.
+    rng = np.random.default_rng(3)
+    index = pd.date_range("2024-01-01", periods=288 * 120, freq="5min", tz="UTC")
+    rate = 0.5 + 0.4 * np.sin(index.hour.to_numpy() / 24 * 2 * np.pi)
+    counts = pd.DataFrame({"a": rng.poisson(rate), "b": rng.poisson(2 * rate)}, index=index).astype(float)
+    counts.iloc[288 * 100 : 288 * 100 + 6] += 30  # an outage well inside the history kept
+    counts.iloc[288 * 20 : 288 * 21] = np.nan  # and a missing day long before it
+    cut = len(index) - 288 * 5
+    span = RollingBaselineDetector().history_needed(index.freq)
+    start = index[cut] - times * span
+    everything = RollingBaselineDetector().fit(counts.iloc[:cut]).update(counts.iloc[cut:])
+    needed = RollingBaselineDetector().fit(counts[(counts.index >= start) & (counts.index < index[cut])])
+    pd.testing.assert_frame_equal(needed.update(counts.iloc[cut:]), everything)
+    shorter = RollingBaselineDetector().fit(
+        counts[(counts.index >= index[cut] - span + pd.Timedelta("14D")) & (counts.index < index[cut])]
+    )
+    assert not np.allclose(shorter.update(counts.iloc[cut:])["score"], everything["score"])  # less is not enough

@@ -72,7 +72,7 @@ def test_ngram_counts_survive_pickling_and_many_chunks(corpus):
     assert "_lookup" not in again.__dict__ or again.__dict__["_lookup"] is None
     many = corpus * 2  # several chunks of 1,024
     assert (again.transform(many) != counts.transform(many)).nnz == 0
-    assert counts.transform(many)[len(corpus) :].toarray().tolist() == counts.transform(corpus).toarray().tolist()
+    assert (counts.transform(many)[len(corpus) :] != counts.transform(corpus)).nnz == 0
 
 
 def test_the_pattern_set_finds_what_every_pattern_finds(corpus):

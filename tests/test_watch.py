@@ -552,3 +552,17 @@ def test_status_says_watch_never_ran_and_answers_in_json(tmp_path):
     )
     listed = earshot("notify", "--config", tmp_path / "none.toml")
     assert listed.returncode == 1 and "config file not found" in listed.stderr
+
+
+def test_watch_once_exits_1_when_a_source_fails_as_collect_does(tmp_path, classifier):
+    from tests.conftest import earshot
+    from tests.faults.server import refused_url
+
+    config = tmp_path / "one.toml"
+    config.write_text(
+        f'[[services]]\nname = "chatgpt"\nterms = ["chatgpt"]\n\n[[sources]]\nname = "gone"\nkind = "rss"\n'
+        f'url = "{refused_url()}"\nservice = "chatgpt"\n'
+    )
+    ran = earshot("watch", "--once", "--db", tmp_path / "w.db", "--config", config)
+    assert ran.returncode == 1
+    assert ran.stdout.startswith("gone: error: could not connect to ") and "not retried" in ran.stdout

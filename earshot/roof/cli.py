@@ -446,6 +446,12 @@ def detect(db_path, config_path, services, as_json):
     the end of the bucket that confirmed it; `end` is null while it is still open. Rerunning replaces the stored episodes of each
     service with freshly computed ones.
 
+    Standard error gets one line per service: how many episodes, and how far
+    that answer reaches when none of the service's posts is from the last 24
+    hours ("no data since"), or "no data" when it has no post at all. With
+    --json, standard error gets only the lines that say "no data", and
+    standard output stays one episode per line.
+
     \b
     Example:
       $ earshot detect --json --db data/demo.db
@@ -633,7 +639,11 @@ def _print_verdicts(classifier, texts: list[str], view) -> None:
 @cli.command()
 @db_option()
 @config_option
-@click.option("--once", is_flag=True, help="One pass: fetch every source, detect, send what is due, and exit.")
+@click.option(
+    "--once",
+    is_flag=True,
+    help="One pass: fetch every source, detect, send what is due, and exit (1 if a source or channel failed).",
+)
 @timeout_option(15.0)
 def watch(db_path, config_path, once, timeout):
     """Run unattended: poll, detect, and notify people once per event.
@@ -688,11 +698,15 @@ def watch(db_path, config_path, once, timeout):
             raise click.ClickException(str(error)) from None
         sender = Sender(watcher.db_path, config.notify)
         if once:
-            for report in watcher.pass_once():
+            reports = watcher.pass_once()
+            for report in reports:
                 click.echo(report.line())
-            for name, key, error in sender.deliver_due():
+            deliveries = sender.deliver_due()
+            for name, key, error in deliveries:
                 click.echo(f"notify {name!r}: {key}: {'delivered' if error is None else 'failed: ' + error}")
-            return
+            # As collect: 1 when a source (or a channel) failed, so cron and CI hear of it.
+            failed = any(not r.ok for r in reports) or any(error is not None for _, _, error in deliveries)
+            sys.exit(1 if failed else 0)
         stop = threading.Event()
         for number in (signal.SIGINT, signal.SIGTERM):
             signal.signal(number, lambda *_: stop.set())

@@ -259,7 +259,9 @@ class Watcher:
             log.info("%s: detector settings changed; rebuilding its state from the stored posts", service)
         if span is None or span[0].floor(self.step) >= settled:
             return detector, previous or settled, pd.DataFrame(), {}, True
-        first = span[0].floor(self.step)
+        # Only what the state at `settled` depends on (twice over): a year of
+        # backfilled posts would otherwise be counted and scored whole.
+        first = max(span[0], settled - 2 * detector.history_needed(self.step)).floor(self.step)
         counts = service_counts(self.db, self.config, service, first, settled)
         result = detector.fit_predict(without_gaps(counts, source_days(self.db, service, first, settled)))
         if previous is None:

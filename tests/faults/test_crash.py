@@ -56,7 +56,6 @@ COMMANDS = {
         "0.2",
     ],
     "collect": ["collect", "--source", "hackernews", "--source", "forum", "--source", "status", "--attempts", "2"],
-    "watch": ["watch", "--once"],
 }
 
 
@@ -126,7 +125,9 @@ def kill_and_rerun(args: list[str], tmp_path, rng: random.Random, seed=None):
         return path
 
     whole = fresh("whole.db")
+    started = time.monotonic()
     done = subprocess.run([EARSHOT, *args, "--db", str(whole)], capture_output=True, text=True, timeout=120)
+    took = time.monotonic() - started
     assert done.returncode == 0, done.stderr
     expected = content(whole)
     before = _stored(seed) if seed is not None else 0
@@ -135,7 +136,8 @@ def kill_and_rerun(args: list[str], tmp_path, rng: random.Random, seed=None):
     moments = []
     for _ in range(KILLS):
         run = subprocess.Popen([EARSHOT, *args, "--db", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        moment = rng.uniform(1.0, 3.5)  # start-up (imports, the classifier) takes about a second
+        # From about the end of start-up to past the middle of a whole run (a resumed run is shorter).
+        moment = rng.uniform(0.5, max(0.6 * took, 1.0))
         time.sleep(moment)
         run.send_signal(signal.SIGKILL)
         run.wait()
@@ -145,4 +147,5 @@ def kill_and_rerun(args: list[str], tmp_path, rng: random.Random, seed=None):
     partial = [m for m in moments if m[1] == -signal.SIGKILL and 0 < m[2] < len(expected[0]) - before]
     assert partial, f"no run was killed with part of the posts stored: {moments}"
     assert content(killed) == expected, f"killed at {moments}"
+    print(f"a whole run took {took:.1f} s")
     return expected, moments
