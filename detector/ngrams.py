@@ -33,13 +33,16 @@ class _NgramCounts(TransformerMixin, BaseEstimator):
     """What both counters share: n-gram keys per text in, a vocabulary of the
     keys seen in at least ``min_df`` texts, and a sparse count matrix out."""
 
+    # What each counter counts and names: a pair of functions of detector.grams.
+    _count = _name = None
+
     def _grams(self, texts: list[str]) -> _g.Grams:
         """Per n: where each counted n-gram starts, its text, its key."""
-        raise NotImplementedError
+        return self._count(texts, self.ngram_range)
 
     def _names(self, texts: list[str], grams: _g.Grams) -> np.ndarray:
         """The n-gram behind each vocabulary key, read from ``_grams(texts)``."""
-        raise NotImplementedError
+        return self._name(texts, grams, self.ngram_range[0], self.vocabulary_)
 
     def fit(self, texts, y=None):
         self.fit_transform(texts)
@@ -101,15 +104,11 @@ class CharNgramCounts(_NgramCounts):
     min_df : n-grams seen in fewer fitted texts than this are not counted.
     """
 
+    _count, _name = staticmethod(_g.char_grams), staticmethod(_g.char_names)
+
     def __init__(self, ngram_range: tuple[int, int] = (2, 4), min_df: int = 1):
         self.ngram_range = ngram_range
         self.min_df = min_df
-
-    def _grams(self, texts):
-        return _g.char_grams(texts, self.ngram_range)
-
-    def _names(self, texts, grams):
-        return _g.char_names(texts, grams, self.ngram_range[0], self.vocabulary_)
 
 
 class WordNgramCounts(_NgramCounts):
@@ -122,12 +121,8 @@ class WordNgramCounts(_NgramCounts):
     min_df : n-grams seen in fewer fitted texts than this are not counted.
     """
 
+    _count, _name = staticmethod(_g.word_grams), staticmethod(_g.word_names)
+
     def __init__(self, ngram_range: tuple[int, int] = (1, 2), min_df: int = 1):
         self.ngram_range = ngram_range
         self.min_df = min_df
-
-    def _grams(self, texts):
-        return _g.word_grams(texts, self.ngram_range)
-
-    def _names(self, texts, grams):
-        return _g.word_names(texts, grams, self.ngram_range[0], self.vocabulary_)

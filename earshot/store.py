@@ -248,12 +248,12 @@ def m008_retry_at(db: sqlite_utils.Database) -> None:
     db["collector_state"].add_column("retry_at", str)
 
 
-def open_db(path: str | Path, on_upgrade: Callable[[list[str]], None] | None = None) -> sqlite_utils.Database:
+def open_db(path: str | Path, on_upgrade: Callable[[str], None] | None = None) -> sqlite_utils.Database:
     """Open (creating if needed) an earshot database and bring its schema up to date.
 
     WAL lets the dashboard read while a collector writes; the busy timeout makes
     a writer wait for a lock instead of failing at once. ``on_upgrade`` hears
-    the names of the migrations applied to a database made by an older
+    a line naming the migrations applied to a database made by an older
     earshot (not those that make a new one).
     """
     if str(path) != ":memory:":
@@ -265,7 +265,7 @@ def open_db(path: str | Path, on_upgrade: Callable[[list[str]], None] | None = N
     older = [m.name for m in migrations.pending(db)] if schema_version(db) else []
     migrations.apply(db)
     if older and on_upgrade is not None:
-        on_upgrade(older)
+        on_upgrade(f"upgraded the database at {path}: {', '.join(older)}")
     return db
 
 

@@ -53,6 +53,16 @@ def earshot(*args, input=None, env=None) -> Ran:
     return Ran(result.exit_code, result.stdout, result.stderr)
 
 
+def imported_modules(importtime_stderr: str) -> set[str]:
+    """The modules a ``python -X importtime`` run imported, from its stderr."""
+    lines = importtime_stderr.splitlines()
+    return {line.rpartition("|")[2].strip() for line in lines if line.startswith("import time:")}
+
+
+# What judging posts must not load (about 90 MB and a second a process).
+SCIKIT_LEARN = ("sklearn", "scipy", "joblib")
+
+
 def fixture_bytes(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
 

@@ -751,6 +751,22 @@ service = "chatgpt"
 """
 
 
+def source_blocks(toml: str, names: set[str], **options) -> str:
+    """The ``[[sources]]`` of config ``toml`` named in ``names``, each given ``options`` too."""
+    _, *sources = toml.split("[[sources]]")
+    extra = "".join(f"{key} = {json.dumps(value)}\n" for key, value in options.items())
+    return "".join(
+        "[[sources]]" + s.rstrip("\n") + "\n" + extra + "\n"
+        for s in sources
+        if next(line for line in s.splitlines() if line.startswith("name")).split('"')[1] in names
+    )
+
+
+def only_sources(toml: str, names: set[str]) -> str:
+    """Config ``toml`` with only the ``[[sources]]`` named."""
+    return toml.split("[[sources]]")[0] + source_blocks(toml, names)
+
+
 def _numeric_bounds(filters: str) -> tuple[int, int]:
     """``created_at_i`` filters as a half-open range ``[low, high)``."""
     low, high = 0, 2**62

@@ -36,7 +36,7 @@ from earshot.classifier import (
 from earshot.config import default_config_path, parse_config
 from earshot.ingest import post_text
 from earshot.store import load_posts, open_db, store_posts
-from tests.conftest import earshot
+from tests.conftest import SCIKIT_LEARN, earshot, imported_modules
 from tests.test_collect import fast_client
 
 LANGUAGES = {"en", "es", "de", "fr", "pt", "ja"}
@@ -364,6 +364,6 @@ def test_classify_judges_with_the_cached_scorer_without_loading_scikit_learn(cla
         text=True,
     )
     assert [json.loads(line)["complaint"] for line in ran.stdout.splitlines()] == [True, False]
-    imported = {line.rpartition("|")[2].strip() for line in ran.stderr.splitlines() if line.startswith("import time:")}
+    imported = imported_modules(ran.stderr)
     assert "detector.scorer" in imported
-    assert not {m for m in imported if m.split(".")[0] in ("sklearn", "scipy", "joblib")}
+    assert not {m for m in imported if m.split(".")[0] in SCIKIT_LEARN}

@@ -13,7 +13,7 @@ import pytest
 from earshot.notify import Sender
 from earshot.roof.watch import Watcher
 from earshot.store import load_events, load_watch_episodes, open_db
-from tests.emulator import Emulator, serve
+from tests.emulator import Emulator, config_toml, serve, source_blocks
 from tests.live import live_config, publish, scenario_posts, store_past
 from tests.receivers import serve_receiver
 
@@ -300,6 +300,7 @@ min_interval = 0
             ("reddit", "reddit", "reddit", f'oauth_url = "{base}/reddit-oauth"\nsubreddit = "ChatGPT"'),
         ]
     )
+    bluesky = source_blocks(config_toml(base), {"bluesky"}, min_interval=0)
     return f"""
 [[services]]
 name = "chatgpt"
@@ -314,16 +315,7 @@ tag = "chatgpt"
 service = "chatgpt"
 min_interval = 0
 
-[[sources]]
-name = "bluesky"
-kind = "bluesky"
-base_url = "{base}/bsky"
-public_url = "{base}/bsky"
-query = "chatgpt"
-service = "chatgpt"
-min_interval = 0
-
-[[sources]]
+{bluesky}[[sources]]
 name = "stalled-feed"
 kind = "rss"
 url = "{stall_url}/feed"

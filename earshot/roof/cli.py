@@ -125,12 +125,7 @@ def _config(path, detects: bool = True):
 def _open(db_path):
     from earshot.store import open_db
 
-    path = db_path or default_db_path()
-
-    def upgraded(names: list[str]) -> None:
-        click.echo(f"upgraded the database at {path}: {', '.join(names)}", err=True)
-
-    return open_db(path, on_upgrade=upgraded)
+    return open_db(db_path or default_db_path(), on_upgrade=lambda line: click.echo(line, err=True))
 
 
 def _existing(db_path) -> Path:
@@ -690,7 +685,6 @@ def watch(db_path, config_path, once, timeout):
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%Y-%m-%d %H:%M:%S")
     config = _config(config_path)
-    _open(db_path).close()  # an upgrade of the schema, said once, before the watcher's connections
     with HttpClient(timeout=timeout, attempts=3) as client:
         try:
             watcher = Watcher(db_path or default_db_path(), config, _classifier(), client=client)

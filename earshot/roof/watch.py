@@ -91,7 +91,7 @@ class Watcher:
         self.classifier = classifier
         self.client = client or HttpClient(timeout=15.0, attempts=3)
         self.clock = clock
-        self.db = open_db(db_path)
+        self.db = open_db(db_path, on_upgrade=log.info)  # the first connection: an upgrade is logged
         self.step = pd.Timedelta(config.counts.bucket)
         self.results: queue.Queue[Fetched] = queue.Queue()
         self.in_flight: dict[str, pd.Timestamp] = {}

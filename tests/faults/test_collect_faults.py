@@ -13,6 +13,7 @@ from collectors.http import HttpClient
 from detector import RuleComplaintFilter
 from earshot.config import parse_config
 from earshot.store import get_state, load_posts, open_db
+from tests.conftest import SCIKIT_LEARN, imported_modules
 from tests.faults.server import FaultServer, refused_url
 
 DEADLINE = 3.0
@@ -139,6 +140,6 @@ def test_the_collect_command_names_every_broken_source_and_never_loads_scikit_le
     assert lines["healthy"] == "healthy: 4 new posts, 0 duplicates skipped"
     assert lines["huge"].endswith("passed the 20 MB cap; stopped reading")
     # Judging posts takes numpy and the cached scorer; scikit-learn and SciPy would add about 90 MB.
-    imported = {line.rpartition("|")[2].strip() for line in ran.stderr.splitlines() if line.startswith("import time:")}
+    imported = imported_modules(ran.stderr)
     assert {"httpx", "feedparser", "detector.scorer"} <= imported
-    assert not {m for m in imported if m.split(".")[0] in ("sklearn", "scipy", "joblib")}
+    assert not {m for m in imported if m.split(".")[0] in SCIKIT_LEARN}

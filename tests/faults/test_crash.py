@@ -7,6 +7,7 @@ uninterrupted run stores.
 """
 
 import random
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -16,7 +17,7 @@ from datetime import timedelta
 import pytest
 
 from tests.conftest import EARSHOT
-from tests.emulator import START, Emulator, config_toml, make_corpus, serve
+from tests.emulator import START, Emulator, config_toml, make_corpus, only_sources, serve
 
 KILLS = 3
 POST_COLUMNS = "source, post_id, created_at, author_hash, title, text, url, service, is_complaint, problem"
@@ -59,13 +60,11 @@ COMMANDS = {
 }
 
 
-def only_sources(toml: str, names: set[str]) -> str:
-    """The emulator's config with only the ``[[sources]]`` named (watch polls every source)."""
-    head, *sources = toml.split("[[sources]]")
-    kept = [
-        s for s in sources if next(line for line in s.splitlines() if line.startswith("name")).split('"')[1] in names
-    ]
-    return head + "".join("[[sources]]" + s for s in kept)
+def emulator_config(base: str, names: set[str]) -> str:
+    """The emulator's config with only the sources named (watch polls every
+    source), HN read 20 hits a page so a run takes several pages."""
+    toml = config_toml(base).replace('query = "chatgpt"\nservice', 'query = "chatgpt"\npage_size = 20\nservice', 1)
+    return only_sources(toml, names)
 
 
 @pytest.mark.parametrize("command", list(COMMANDS))
@@ -73,8 +72,7 @@ def test_killed_at_random_moments_then_rerun_stores_what_one_run_stores(tmp_path
     emulator = Emulator(make_corpus(days=3, per_day=150), delay=0.005)
     with serve(emulator) as base:
         config = tmp_path / "emulator.toml"
-        toml = config_toml(base).replace('query = "chatgpt"\nservice', 'query = "chatgpt"\npage_size = 20\nservice', 1)
-        config.write_text(only_sources(toml, {"hackernews", "forum", "status"}))
+        config.write_text(emulator_config(base, {"hackernews", "forum", "status"}))
         expected, moments = kill_and_rerun(
             [*COMMANDS[command], "--config", str(config)], tmp_path, random.Random(command)
         )
@@ -95,8 +93,7 @@ def test_watch_killed_at_random_moments_records_each_event_once(tmp_path, classi
     emulator = Emulator([], incidents=0, delay=0.01)
     with serve(emulator) as base:
         config = tmp_path / "emulator.toml"
-        toml = config_toml(base).replace('query = "chatgpt"\nservice', 'query = "chatgpt"\npage_size = 20\nservice', 1)
-        config.write_text(only_sources(toml, {"hackernews", "forum", "mastodon"}))
+        config.write_text(emulator_config(base, {"hackernews", "forum", "mastodon"}))
         seed = tmp_path / "seed.db"
         db = open_db(seed)
         store_past(db, live_config(base), posts[posts["created_at"] < recent], classifier)
@@ -116,7 +113,6 @@ def kill_and_rerun(args: list[str], tmp_path, rng: random.Random, seed=None):
     moments and once more to the end, each on a copy of ``seed`` (or a new
     database); assert both end with the same content. Returns that content
     and the kill moments (seconds, exit status, posts stored by then)."""
-    import shutil
 
     def fresh(name):
         path = tmp_path / name

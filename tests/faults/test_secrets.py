@@ -7,8 +7,7 @@ the same way in ``tests/test_watch.py``'s live watch test.)
 import subprocess
 
 from tests.conftest import EARSHOT
-from tests.emulator import Emulator, config_toml, make_corpus, serve
-from tests.faults.test_crash import only_sources
+from tests.emulator import Emulator, config_toml, make_corpus, only_sources, serve
 
 WRONG = {
     "EARSHOT_REDDIT_CLIENT_ID": "earshot-app",
