@@ -22,7 +22,7 @@ carries the state forward, giving exactly what a fit on the whole series gives.
 (1, True)
 >>> row = result.loc[index[2020]]
 >>> float(row["count"]), float(row["baseline"]), round(float(row["score"]), 1), row["state"]
-(15.0, 1.0, 7.7, 'possible')
+(15.0, 1.0, 7.9, 'possible')
 """
 
 from __future__ import annotations
@@ -37,10 +37,14 @@ from sklearn.base import BaseEstimator
 from .episodes import LEVELS, EpisodeRules, EpisodeState, run_episodes
 from .seasonal import clustering_hourly, dispersion_hourly, expected_hourly, hourly_rate, hourly_sums, lookback_hours
 from .surprise import EVIDENCE, alert_count, combined_surprise, surprise
+from .tail import LN10, TAIL_FROM, calibrated, evidence_for, tail_hourly, tail_sums
 
 HOUR = pd.Timedelta("1h")
 CHUNK = 1 << 14  # rows scored at a time
 STATES = pd.CategoricalDtype(list(LEVELS))
+# Beyond the calibration's window: a day of its trailing sums, and the week
+# the spike ceiling of its oldest hours reads.
+TAIL_LOOKBACK = 24 + 2 + 168 + 2
 
 
 class RollingBaselineDetector(BaseEstimator):
@@ -77,8 +81,17 @@ class RollingBaselineDetector(BaseEstimator):
         lone busy bucket is weighed with its neighbours.
     single_source_penalty : float, default 1.0
         Evidence taken off when only one of several sources is surprising.
+    tail_window : str or None, default "28D"
+        The score is the evidence calibrated on the series itself
+        (:mod:`detector.tail`): how often the evidence of the trailing
+        ``tail_window`` reached this bucket's, its tail extrapolated, so that
+        a score ``t`` is reached about ``10**-t`` of the time on this
+        series' ordinary buckets, whatever its tails. None: the count
+        model's own promise (``score`` equals ``evidence``).
     threshold : float, default 5.0
-        Score (``-log10`` probability) at which a ``possible`` episode opens.
+        Score (``-log10`` of how often ordinary buckets reach it) at which a
+        ``possible`` episode opens: about ``2016 * 10**-threshold`` buckets a
+        week of 5-minute buckets cross it on ordinary days.
     confirm_threshold : float, default 8.0
         Score at which an episode is ``confirmed`` at once.
     confirm_after : int, default 3
@@ -110,6 +123,7 @@ class RollingBaselineDetector(BaseEstimator):
         clustering="auto",
         scales: tuple = (3, 6, 12),
         single_source_penalty: float = 1.0,
+        tail_window: str | None = "28D",
         threshold: float = 5.0,
         confirm_threshold: float = 8.0,
         confirm_after: int = 3,
@@ -125,6 +139,7 @@ class RollingBaselineDetector(BaseEstimator):
         self.clustering = clustering
         self.scales = scales
         self.single_source_penalty = single_source_penalty
+        self.tail_window = tail_window
         self.threshold = threshold
         self.confirm_threshold = confirm_threshold
         self.confirm_after = confirm_after
@@ -194,7 +209,11 @@ class RollingBaselineDetector(BaseEstimator):
         window = scale * expected
         extra = result["clustering"].fillna(1.0) - 1.0 if "clustering" in result else 0.0
         phi = result["dispersion"].fillna(0.0) + (extra / window.where(window > 0)).fillna(0.0)
-        needed = alert_count(window, phi, float(self.threshold))
+        evidence = float(self.threshold)
+        if "tail_level" in result:  # the evidence this series needs for that score
+            tail = [result[c].to_numpy(dtype=float) for c in ("tail_level", "tail_scale", "tail_shape")]
+            evidence = np.nan_to_num(evidence_for(evidence, *tail), nan=evidence)
+        needed = alert_count(window, phi, evidence)
         return pd.Series(needed - (scale - 1) * expected.to_numpy(), index=result.index, name="alert_level")
 
     def history_needed(self, step) -> pd.Timedelta:
@@ -203,12 +222,27 @@ class RollingBaselineDetector(BaseEstimator):
         exactly as a fit over everything before it would (episodes aside).
 
         >>> RollingBaselineDetector().history_needed(pd.Timedelta("5min"))
-        Timedelta('42 days 05:00:00')
+        Timedelta('78 days 09:00:00')
         """
-        return self._kept_hours(int(HOUR / pd.Timedelta(step))) * HOUR
+        per_hour = int(HOUR / pd.Timedelta(step))
+        # The evidence of the first hours of a fit is read against a
+        # baseline still learning; the calibration reads it only after that.
+        tail = self._tail_hours() + TAIL_LOOKBACK if self._tail_hours() else 0
+        return (self._counts_hours(per_hour) + tail) * HOUR
 
     def _kept_hours(self, per_hour: int) -> int:
+        """Hours of history the next bucket depends on: the counts its
+        expectation reads, and the evidence its calibration reads."""
+        return max(self._counts_hours(per_hour), self._tail_hours() + TAIL_LOOKBACK)
+
+    def _counts_hours(self, per_hour: int) -> int:
         return lookback_hours(_hours(self.window, "window")) + 2 + max(self.scales) // per_hour
+
+    def _tail_hours(self) -> int:
+        """Hours of evidence the calibration reads (0: not calibrated)."""
+        if self.tail_window in (None, "none"):
+            return 0
+        return _hours(self.tail_window, "tail_window")
 
     def check_params(self) -> None:
         """Raise ``ValueError`` when a parameter cannot work (fitting checks too).
@@ -221,6 +255,7 @@ class RollingBaselineDetector(BaseEstimator):
         self._rules().check()
         _hours(self.window, "window")
         _hours(self.min_history, "min_history")
+        self._tail_hours()
         if self.season not in ("week", "day", "none"):
             raise ValueError(f"season must be 'week', 'day' or 'none', got {self.season!r}")
         if not self.scales or min(int(s) for s in self.scales) < 1:
@@ -255,6 +290,9 @@ class RollingBaselineDetector(BaseEstimator):
         self.history_end_ = self.history_start_
         self.state_ = EpisodeState()
         self.expected_hours_ = self.dispersion_hours_ = self.clustering_hours_ = np.empty((0, self._width()))
+        self.spiky_hours_ = np.empty(0, dtype=bool)
+        self.evidence_ = np.empty(0)
+        self.tail_hours_ = np.empty((0, 3))
 
     def _width(self) -> int:
         """Series scored: each source, each problem type, then all together
@@ -314,7 +352,19 @@ class RollingBaselineDetector(BaseEstimator):
         if not len(frame):
             empty = np.zeros(0)
             return _result(
-                frame.index, empty, empty, empty, empty, empty, empty, [], empty, np.zeros(0, np.int8), empty > 0
+                frame.index,
+                empty,
+                empty,
+                empty,
+                empty,
+                empty,
+                empty,
+                empty,
+                [],
+                empty,
+                np.zeros(0, np.int8),
+                empty > 0,
+                np.zeros((0, 3)),
             )
         gap = (frame.index[0] - self.history_end_) / self.step_
         if gap < 0 or gap != int(gap):
@@ -326,7 +376,8 @@ class RollingBaselineDetector(BaseEstimator):
         # An hour's expectation depends only on the hours before it: it is
         # worked out once, when the hour's first bucket arrives, and kept.
         if len(self.expected_hours_) * self.per_hour_ < len(history):
-            self.expected_hours_, self.dispersion_hours_, self.clustering_hours_ = self._baseline(history)
+            baseline = self._baseline(history)
+            self.expected_hours_, self.dispersion_hours_, self.clustering_hours_, self.spiky_hours_ = baseline
         expected, dispersion, clustering = self.expected_hours_, self.dispersion_hours_, self.clustering_hours_
         rows = np.arange(first_new, len(history)) // self.per_hour_
         score, sources = np.zeros(len(rows)), np.zeros(len(rows), dtype=int)
@@ -338,6 +389,8 @@ class RollingBaselineDetector(BaseEstimator):
             score[part], sources[part], problem[part] = self._score(
                 history, expected, dispersion, clustering, lo, hi, elapsed if hi == len(history) else 1.0
             )
+        evidence = score
+        score, tail = self._calibrated(history, first_new, rows, evidence, expected)
         levels, onset, self.state_ = run_episodes(score, self._rules(), self.state_)
 
         self.history_end_ = frame.index[-1] + self.step_
@@ -351,16 +404,46 @@ class RollingBaselineDetector(BaseEstimator):
             expected[rows, -1] * share,
             dispersion[rows, -1],
             clustering[rows, -1],
+            evidence,
             score,
             sources,
             names[problem],
             share,
             levels,
             onset,
+            tail,
         )
 
-    def _baseline(self, history: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Expected count per bucket, dispersion and clustering, per hour and column."""
+    def _calibrated(self, history, first_new, rows, evidence, expected) -> tuple[np.ndarray, np.ndarray]:
+        """The new rows' evidence judged against the series' own trailing
+        evidence (:mod:`detector.tail`), and each row's tail (level, scale, shape).
+
+        The new rows' evidence joins the kept evidence first: an hour's tail
+        is read from the hours before it, which are then all known.
+        """
+        # A bucket not heard, or with no baseline yet, is no sample of the ordinary.
+        known = ~np.isnan(history[first_new:, -1]) & ~np.isnan(expected[rows, -1])
+        gap = len(history) - len(evidence) - len(self.evidence_)
+        self.evidence_ = np.concatenate([self.evidence_, np.full(gap, np.nan), np.where(known, evidence, np.nan)])
+        window = self._tail_hours()
+        if not window:
+            tail = np.column_stack([np.full(len(rows), TAIL_FROM), np.full(len(rows), 1 / LN10), np.zeros(len(rows))])
+            return evidence, tail
+        if len(self.tail_hours_) * self.per_hour_ < len(history):
+            # The spikes the baseline clipped out (an outage, a launch) are not
+            # the ordinary either: left in, one outage would hide the next for weeks.
+            spiky = np.repeat(self.spiky_hours_, self.per_hour_)[: len(self.evidence_)]
+            for shift in range(1, max(int(k) for k in self.scales)):  # and the scan windows reaching back into them
+                spiky[shift:] |= spiky[:-shift]
+            sums = tail_sums(np.where(spiky, np.nan, self.evidence_)[:, None], self.per_hour_)
+            self.tail_hours_ = np.column_stack(tail_hourly(sums, window, self.per_hour_))
+        tail = self.tail_hours_[rows]
+        return calibrated(evidence, tail[:, 0], tail[:, 1], tail[:, 2]), tail
+
+    def _baseline(self, history: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Expected count per bucket, dispersion and clustering, per hour and
+        column, and which hours (all sources together) were spikes, clipped
+        out of the baseline."""
         rows = len(history)
         if rows % self.per_hour_:
             history = np.vstack([history, np.full((-rows % self.per_hour_, history.shape[1]), np.nan)])
@@ -398,7 +481,7 @@ class RollingBaselineDetector(BaseEstimator):
             clustering = np.repeat(pooled, expected.shape[1], axis=1)
         else:
             clustering = np.full_like(expected, float(self.clustering))
-        return expected / self.per_hour_, dispersion, clustering
+        return expected / self.per_hour_, dispersion, clustering, clipped[:, -1].copy()
 
     def _score(self, history, expected, dispersion, clustering, lo, hi, elapsed=1.0):
         """The strongest fused surprise over the scan windows, how many
@@ -501,10 +584,13 @@ class RollingBaselineDetector(BaseEstimator):
             room[:kept] = history[drop:]
             self.room_, history = room, room[:kept]
         self.history_ = history
+        self.evidence_ = self.evidence_[drop:]
+        self.tail_hours_ = self.tail_hours_[hours:]
         self.history_start_ = self.history_start_ + drop * self.step_
         self.expected_hours_ = self.expected_hours_[hours:]
         self.dispersion_hours_ = self.dispersion_hours_[hours:]
         self.clustering_hours_ = self.clustering_hours_[hours:]
+        self.spiky_hours_ = self.spiky_hours_[hours:]
 
 
 def _layout(columns: pd.Index) -> tuple[list, list]:
@@ -535,16 +621,18 @@ def _elapsed(index: pd.DatetimeIndex, step: pd.Timedelta, until) -> float:
 
 
 def _result(
-    index, count, expected, dispersion, clustering, score, sources, problem, elapsed, levels, onset
+    index, count, expected, dispersion, clustering, evidence, score, sources, problem, elapsed, levels, onset, tail
 ) -> pd.DataFrame:
     """The result frame; ``count``, ``expected`` and ``dispersion`` are of all
-    sources together (the pooled column, or the only one)."""
+    sources together (the pooled column, or the only one); ``evidence`` is the
+    count model's score, ``score`` that evidence calibrated by the row's ``tail``."""
     return pd.DataFrame(
         {
             "count": count,
             "baseline": expected,
             "dispersion": dispersion,
             "clustering": clustering,
+            "evidence": evidence,
             "score": score,
             "sources": np.asarray(sources, dtype=int),
             "problem": np.asarray(problem, dtype=object),
@@ -552,6 +640,9 @@ def _result(
             "state": pd.Categorical.from_codes(levels, dtype=STATES),
             "alert": levels > 0,
             "onset": onset,
+            "tail_level": tail[:, 0],
+            "tail_scale": tail[:, 1],
+            "tail_shape": tail[:, 2],
         },
         index=index,
     )

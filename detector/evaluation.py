@@ -11,6 +11,8 @@ positive when we were first, negative when we were late.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -162,9 +164,12 @@ TRUE_POSITIVE, FALSE_POSITIVE, FALSE_NEGATIVE = 1.0, 0.11, 1.0  # NAB's standard
 
 
 def scaled_sigmoid(position):
-    """NAB's weight of a detection at ``position`` in a window: -1 at its
-    start, 0 at its end; 0.987 at the start, falling to 0 at the end."""
-    return 2.0 / (1.0 + np.exp(5.0 * np.asarray(position, dtype=float))) - 1.0
+    """NAB's weight of a detection at ``position`` relative to a window: -1
+    at its start (0.987), 0 at its end (0.0), past its end negative (a false
+    detection, -0.987 one window's length after it), and -1 from three
+    lengths after it on."""
+    position = np.asarray(position, dtype=float)
+    return np.where(position >= 3.0, -1.0, 2.0 / (1.0 + np.exp(5.0 * position)) - 1.0)
 
 
 def anomaly_windows(index: pd.DatetimeIndex, anomalies, fraction: float = 0.1) -> list[tuple]:
@@ -192,40 +197,57 @@ def anomaly_windows(index: pd.DatetimeIndex, anomalies, fraction: float = 0.1) -
 
 def nab_raw_score(detections: pd.Series, windows, probation: float = 0.15) -> dict:
     """Score boolean ``detections`` (one per bucket) against anomaly ``windows``
-    (inclusive ``(start, end)`` pairs).
+    (inclusive ``(start, end)`` pairs) as NAB's standard profile does.
 
-    The earliest detection inside a window earns ``scaled_sigmoid`` of its
-    place there (up to 0.987); later ones in the same window earn nothing; a
-    window without one costs 1; each detection outside every window costs
-    0.11. Detections in the first ``probation`` share of the series (the
-    detector's learning time) are not counted. Returns the raw score and what
-    never flagging (``null``) and flagging each window's first bucket
-    (``perfect``) would score, to normalise with (:func:`nab_score`).
+    - The first ``probation`` share of the series (at most 750 buckets: the
+      detector's learning time) counts for nothing.
+    - The earliest detection inside a window earns ``scaled_sigmoid`` of its
+      place there, over its value at the window's start (1.0 at the start,
+      about 0.86 at its centre, 0 at its end); later ones in the same window
+      earn nothing; a window without one costs 1.
+    - A detection outside every window costs 0.11, less just after a window
+      (``scaled_sigmoid`` of its distance from that window's end in window lengths).
+
+    Returns the raw score, what never flagging (``null``) and flagging each
+    window's start (``perfect``) score, to normalise with (:func:`nab_score`),
+    the windows, those hit, and the false detections.
     """
     index = detections.index
     flagged = detections.to_numpy(dtype=bool).copy()
-    flagged[: int(probation * len(index))] = False
+    flagged[: int(min(math.floor(probation * len(index)), probation * 5000))] = False
+    spans = [(index.searchsorted(start), index.searchsorted(end, side="right") - 1) for start, end in windows]
     inside = np.zeros(len(index), dtype=bool)
-    raw = perfect = 0.0
-    for start, end in windows:
-        lo, hi = index.searchsorted(start), index.searchsorted(end, side="right")
-        inside[lo:hi] = True
-        length = hi - lo
-        hits = np.flatnonzero(flagged[lo:hi])
-        perfect += TRUE_POSITIVE * float(scaled_sigmoid(-1.0))
+    best = float(scaled_sigmoid(-1.0))
+    raw, hit = 0.0, 0
+    for lo, hi in spans:
+        inside[lo : hi + 1] = True
+        width = hi - lo + 1
+        hits = np.flatnonzero(flagged[lo : hi + 1])
         if len(hits):
-            raw += TRUE_POSITIVE * float(scaled_sigmoid((hits[0] - (length - 1)) / max(length - 1, 1)))
+            raw += TRUE_POSITIVE * float(scaled_sigmoid(-(width - hits[0]) / width)) / best
+            hit += 1
         else:
             raw -= FALSE_NEGATIVE
-    false_positives = int((flagged & ~inside).sum())
-    raw -= FALSE_POSITIVE * false_positives
+    false = np.flatnonzero(flagged & ~inside)
+    ends = np.array([hi for _, hi in spans])
+    widths = np.array([hi - lo + 1 for lo, hi in spans])
+    for at in false:
+        before = np.searchsorted(ends, at) - 1  # the last window ending before it, if any
+        past = (at - ends[before]) / max(widths[before] - 1, 1) if before >= 0 else 3.0
+        raw += FALSE_POSITIVE * float(scaled_sigmoid(past))
     return {
         "raw": raw,
-        "null": -FALSE_NEGATIVE * len(windows),
-        "perfect": perfect,
-        "windows": len(windows),
-        "false_positives": false_positives,
+        "null": -FALSE_NEGATIVE * len(spans),
+        "perfect": TRUE_POSITIVE * len(spans),
+        "windows": len(spans),
+        "hit": hit,
+        "false_positives": len(false),
+        "weeks": (len(index) - int(min(math.floor(probation * len(index)), probation * 5000))) * _step_weeks(index),
     }
+
+
+def _step_weeks(index: pd.DatetimeIndex) -> float:
+    return (index[1] - index[0]) / pd.Timedelta("7D") if len(index) > 1 else 0.0
 
 
 def nab_score(scored: list[dict]) -> float:
@@ -238,7 +260,7 @@ def nab_score(scored: list[dict]) -> float:
     >>> early = nab_raw_score(pd.Series(index == windows[0][0], index=index), windows)
     >>> late = nab_raw_score(pd.Series(index == index[530], index=index), windows)
     >>> nab_score([never]), nab_score([early]), nab_score([late])
-    (0.0, 100.0, 72.79)
+    (0.0, 100.0, 73.42)
     """
     raw = sum(s["raw"] for s in scored)
     null = sum(s["null"] for s in scored)

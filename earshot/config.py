@@ -13,7 +13,7 @@ A setting the detector does not have is an error that names it:
 >>> parse_config({"detector": {"treshold": 4}}, "bad.toml")
 Traceback (most recent call last):
 ...
-earshot.config.ConfigError: bad.toml: [detector] has no setting 'treshold' (did you mean 'threshold'?); valid: close_after, close_threshold, clustering, confirm_after, confirm_threshold, cooldown, dispersion, min_history, min_rate, scales, season, single_source_penalty, threshold, window
+earshot.config.ConfigError: bad.toml: [detector] has no setting 'treshold' (did you mean 'threshold'?); valid: close_after, close_threshold, clustering, confirm_after, confirm_threshold, cooldown, dispersion, min_history, min_rate, scales, season, single_source_penalty, tail_window, threshold, window
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 TIMELINES_CSV = DATA_DIR / "official-incidents" / "incident_stages.csv"
 LABELS_DIR = DATA_DIR / "labels"
 DEMO_INCIDENTS = DATA_DIR / "demo" / "incidents.toml"
+REALTWEETS_DIR = DATA_DIR / "nab-realtweets"
 
 
 class ConfigError(ValueError):

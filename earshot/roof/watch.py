@@ -72,7 +72,7 @@ from earshot.timeutil import utc_now
 
 log = logging.getLogger("earshot.watch")
 # State format: bump when what is pickled changes shape.
-STATE_VERSION = 2
+STATE_VERSION = 3
 # Detection runs at least this often with nothing new, for reminders, acknowledgments and settling.
 DETECT_EVERY = pd.Timedelta("30s")
 HEARTBEAT_EVERY = 5.0

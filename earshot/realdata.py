@@ -1,0 +1,35 @@
+"""Real social counts with labelled anomalies: five of the Numenta Anomaly
+Benchmark's realTweets series, shipped in ``data/nab-realtweets`` (MIT; see
+its README), read as the detector reads counts: for the benchmark, the
+calibration check and the tuning notebook.
+
+>>> series = realtweets()
+>>> sorted(series)
+['AAPL', 'AMZN', 'CRM', 'CVS', 'FB']
+>>> counts, windows = series["AMZN"]
+>>> str(counts.index.tz), counts.index.freqstr, len(windows)
+('UTC', '5min', 4)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from .config import REALTWEETS_DIR
+
+
+def realtweets(folder: Path = REALTWEETS_DIR) -> dict[str, tuple[pd.Series, list[tuple]]]:
+    """Each series' tweets per 5-minute bucket (UTC: NAB's timestamps carry no
+    zone) and its labelled anomaly windows, by ticker."""
+    labels = json.loads((folder / "windows.json").read_text())
+    out = {}
+    for name, windows in labels.items():
+        frame = pd.read_csv(folder / name, parse_dates=["timestamp"])
+        index = pd.DatetimeIndex(frame["timestamp"]).tz_localize("UTC")
+        counts = pd.Series(frame["value"].to_numpy(dtype=float), index=index, name="tweets").asfreq("5min")
+        spans = [(pd.Timestamp(start, tz="UTC"), pd.Timestamp(end, tz="UTC")) for start, end in windows]
+        out[name.removeprefix("Twitter_volume_").removesuffix(".csv")] = (counts, spans)
+    return out
