@@ -500,56 +500,70 @@ class RollingBaselineDetector(BaseEstimator):
         counts = np.where(unknown, 0.0, counts)
         means = np.where(unknown, 0.0, means)
         unknown = unknown[new] if unknown[new].any() else None
-        phi = np.nan_to_num(dispersion[hours[new]])
+        hours = hours[new]
         # Clustered counts (threads, bursts) vary ``clustering`` times more
         # than Poisson counts even at low rates, where a quadratic dispersion
         # vanishes: as a negative binomial whose size shrinks with the mean
         # (var = clustering * mean + dispersion * mean**2), one thread can
         # bring several posts, and the tail says so.
-        extra = np.nan_to_num(clustering[hours[new]], nan=1.0) - 1.0
+        # (Both read only for the rows that can show evidence, below.)
         n_sources, n_problems = len(self.sources_), len(self.problems_)
         types = slice(n_sources, n_sources + n_problems)
         # Looking at several problem types, the strongest of them is held to
         # a stricter standard: Bonferroni's correction for looking K times.
         correction = math.log10(n_problems) if n_problems else 0.0
+        heard, due = _window_sums(counts, scales), _window_sums(means, scales)
+        windows = [(heard[scale][new], due[scale][new]) for scale in scales]
+        # Only a row where some series heard more than it was due, at some
+        # scale, can show any evidence (see surprise): most rows hear nothing
+        # unusual, and are left at 0 without reading a tail.
+        # Nothing heard at all in the widest window (all series pooled, or
+        # the only one, is the last column): nothing to read there.
+        rows = np.flatnonzero(windows[-1][0][:, -1] > 0.5)
+        live = np.zeros(len(rows), dtype=bool)
+        for window_heard, window_due in windows:
+            live |= (window_heard[rows] > np.maximum(window_due[rows], 0.5)).any(axis=1)
+        rows = rows[live]
         best = np.zeros(hi - lo)
         breadth = np.zeros(hi - lo, dtype=int)
-        strongest, which = np.zeros(hi - lo), np.full(hi - lo, -1)
-        heard, due = np.zeros_like(counts), np.zeros_like(means)
-        for shift in range(scales[-1]):
-            # Running sums over the last 1, 2, ... buckets, read off at each scale.
-            if shift < len(counts):
-                heard[shift:] += counts[: len(counts) - shift]
-                due[shift:] += means[: len(means) - shift]
-            if shift + 1 not in scales:
-                continue
-            window_due = due[new]
+        which = np.full(hi - lo, -1)
+        if not len(rows):
+            return best, breadth, which
+        phi = np.nan_to_num(dispersion[hours[rows]])
+        extra = np.nan_to_num(clustering[hours[rows]], nan=1.0) - 1.0
+        unknown = unknown[rows] if unknown is not None and unknown[rows].any() else None
+        top_score, top_breadth = np.zeros(len(rows)), np.zeros(len(rows), dtype=int)
+        strongest, top_which = np.zeros(len(rows)), np.full(len(rows), -1)
+        for window_heard, window_due in windows:
+            window_heard, window_due = window_heard[rows], window_due[rows]
             with np.errstate(divide="ignore", invalid="ignore"):
                 spread = np.where(window_due > 0, extra / window_due, 0.0)
-            each = surprise(heard[new], window_due, phi + spread)
+            each = surprise(window_heard, window_due, phi + spread)
             if unknown is not None:
                 each[unknown] = 0.0
             fused = each[:, -1]
             if n_sources > 1:
                 showing = (each[:, :n_sources] >= EVIDENCE).sum(axis=1)
                 fused = np.maximum(fused, combined_surprise(each[:, :n_sources], 0.0))
-                breadth = np.maximum(breadth, showing)
+                top_breadth = np.maximum(top_breadth, showing)
             if n_problems:
                 by_type = each[:, types]
                 top = by_type.argmax(axis=1)
                 evidence = by_type[np.arange(len(top)), top] - correction
                 stronger = evidence > strongest
                 strongest = np.where(stronger, evidence, strongest)
-                which = np.where(stronger, top, which)
+                top_which = np.where(stronger, top, top_which)
                 fused = np.maximum(fused, evidence)
             if n_sources > 1:
                 # One source alone, however loud, may be one thread or one
                 # account: whichever way its evidence is read, it needs more.
                 fused = np.where(showing <= 1, np.maximum(fused - float(self.single_source_penalty), 0.0), fused)
-            best = np.maximum(best, fused)
+            top_score = np.maximum(top_score, fused)
+        best[rows], breadth[rows] = top_score, top_breadth
+        which[rows] = np.where(strongest >= EVIDENCE, top_which, -1)
         if n_sources == 1:
             breadth = (best >= EVIDENCE).astype(int)
-        return best, breadth, np.where(strongest >= EVIDENCE, which, -1)
+        return best, breadth, which
 
     def _extended(self, gap: int, values: np.ndarray) -> np.ndarray:
         """The kept history, ``gap`` missing rows, then ``values``.
@@ -593,6 +607,32 @@ class RollingBaselineDetector(BaseEstimator):
         self.spiky_hours_ = self.spiky_hours_[hours:]
 
 
+def _window_sums(values: np.ndarray, scales) -> dict[int, np.ndarray]:
+    """Each row's sum over the last ``scale`` rows (rows before the first
+    counting 0), for each of ``scales``: a window is two halves already
+    summed, so 3, 6 and 12 cost four additions, not eleven. Every row's sum
+    is the same expression of its own rows, wherever the array starts.
+
+    >>> _window_sums(np.arange(5.0)[:, None], [1, 3])[3][:, 0].tolist()
+    [0.0, 1.0, 3.0, 6.0, 9.0]
+    """
+    # The widths needed, halves before wholes (no recursion: a recursive
+    # closure is a reference cycle, and would keep every chunk's sums alive).
+    needed, todo = set(), [int(scale) for scale in scales]
+    while todo:
+        width = todo.pop()
+        if width > 1 and width not in needed:
+            needed.add(width)
+            todo += [width // 2, width - width // 2]
+    sums = {1: values}
+    for width in sorted(needed):
+        half = width // 2
+        total = sums[half].copy()
+        total[half:] += sums[width - half][: len(values) - half]
+        sums[width] = total
+    return {int(scale): sums[int(scale)] for scale in scales}
+
+
 def _layout(columns: pd.Index) -> tuple[list, list]:
     """The sources, and the problem types (none for one-level columns), in order of first appearance."""
     if columns.nlevels == 1:
@@ -609,6 +649,8 @@ def _total(values: np.ndarray) -> np.ndarray:
     if values.shape[1] == 1:
         return values[:, 0]
     missing = np.isnan(values)
+    if not missing.any():
+        return values.sum(axis=1)
     return np.where(missing.all(axis=1), np.nan, np.where(missing, 0.0, values).sum(axis=1))
 
 
@@ -645,6 +687,7 @@ def _result(
             "tail_shape": tail[:, 2],
         },
         index=index,
+        copy=False,  # every column is a fresh array of this call: no copy needed
     )
 
 

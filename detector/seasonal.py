@@ -37,8 +37,6 @@ year-long batch or in a short incremental update.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 
@@ -123,13 +121,25 @@ def trailing_sum(values: np.ndarray, width: int, lag: int = 1) -> np.ndarray:
 
 
 def _clip_ceiling(hours: np.ndarray) -> np.ndarray:
-    same_hour = np.stack([_shift(hours, DAY * d) for d in range(1, 8)])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices before there is history
-        by_hour = np.nanmedian(same_hour, axis=0)
+    by_hour = _nanmedian_first(np.stack([_shift(hours, DAY * d) for d in range(1, 8)]))
     week = pd.DataFrame(_shift(hours, 1)).rolling(WEEK, min_periods=DAY).median().to_numpy()
     reference = np.fmax(by_hour, week)
     return CLIP_RATIO * reference + CLIP_SLACK * np.sqrt(reference) + CLIP_SLACK
+
+
+def _nanmedian_first(stack: np.ndarray) -> np.ndarray:
+    """``np.nanmedian(stack, axis=0)`` (NaN where all are NaN), without
+    numpy's slow path for arrays holding NaN: sorted, NaN last, the middle
+    of what is known taken.
+
+    >>> _nanmedian_first(np.array([[1.0, np.nan, np.nan], [3.0, 2.0, np.nan], [9.0, np.nan, np.nan]])).tolist()
+    [3.0, 2.0, nan]
+    """
+    ordered = np.sort(stack, axis=0)
+    known = (~np.isnan(stack)).sum(axis=0)
+    low = np.take_along_axis(ordered, np.maximum((known - 1) // 2, 0)[None], axis=0)[0]
+    high = np.take_along_axis(ordered, np.maximum(known // 2, 0)[None], axis=0)[0]
+    return np.where(known > 0, (low + high) / 2, np.nan)
 
 
 def _shift(values: np.ndarray, rows: int) -> np.ndarray:

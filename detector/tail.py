@@ -94,11 +94,16 @@ def calibrated(evidence: np.ndarray, level: np.ndarray, scale: np.ndarray, shape
     to ``level``; above it, by the generalized Pareto tail.
     """
     evidence = np.nan_to_num(np.asarray(evidence, dtype=float))
-    over = np.maximum(evidence - TAIL_FROM, 0.0) / scale
-    heavy = shape > 1e-9
+    level, scale, shape = np.broadcast_arrays(level, scale, shape)
+    out = evidence * level / TAIL_FROM
+    # Most buckets show no evidence at all: only the tail's few are worked out.
+    at = np.flatnonzero(evidence > TAIL_FROM)
+    over = (evidence[at] - TAIL_FROM) / scale[at]
+    heavy = shape[at] > 1e-9
     with np.errstate(divide="ignore", invalid="ignore"):
-        tail = np.where(heavy, np.log1p(shape * over) / np.where(heavy, shape, 1.0), over) / LN10
-    return np.where(evidence <= TAIL_FROM, evidence * level / TAIL_FROM, level + tail)
+        tail = np.where(heavy, np.log1p(shape[at] * over) / np.where(heavy, shape[at], 1.0), over) / LN10
+    out[at] = level[at] + tail
+    return out
 
 
 def evidence_for(score, level, scale, shape) -> np.ndarray:
