@@ -615,6 +615,8 @@ def _window_sums(values: np.ndarray, scales) -> dict[int, np.ndarray]:
 
     >>> _window_sums(np.arange(5.0)[:, None], [1, 3])[3][:, 0].tolist()
     [0.0, 1.0, 3.0, 6.0, 9.0]
+    >>> _window_sums(np.ones((2, 1)), [12])[12][:, 0].tolist()
+    [1.0, 2.0]
     """
     # The widths needed, halves before wholes (no recursion: a recursive
     # closure is a reference cycle, and would keep every chunk's sums alive).
@@ -628,7 +630,8 @@ def _window_sums(values: np.ndarray, scales) -> dict[int, np.ndarray]:
     for width in sorted(needed):
         half = width // 2
         total = sums[half].copy()
-        total[half:] += sums[width - half][: len(values) - half]
+        if half < len(values):  # a series shorter than the window has only its first rows
+            total[half:] += sums[width - half][: len(values) - half]
         sums[width] = total
     return {int(scale): sums[int(scale)] for scale in scales}
 

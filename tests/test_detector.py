@@ -595,3 +595,9 @@ def test_real_chatter_is_calibrated_on_its_own_tail():
     # are, so real chatter's biggest ordinary spikes still look rare.
     # When they are not, this fails: tighten it to all thresholds.
     assert (table["ratio"] > 2.0).sum() == 2, table.to_string()
+
+
+def test_a_series_shorter_than_the_scan_windows_is_scored():
+    counts = poisson_series(days=1).iloc[:4]
+    result = RollingBaselineDetector().fit_predict(counts)
+    assert len(result) == 4 and (result["score"] == 0).all()
