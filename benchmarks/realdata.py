@@ -31,10 +31,12 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from run import rolling_median_z
+
 from detector import RollingBaselineDetector, calibration, nab_raw_score, nab_score
 from earshot.analysis import detector_from_config
 from earshot.config import load_config
-from earshot.realdata import realtweets
+from earshot.realdata import ordinary_rows, realtweets
 
 WEEK = 2016  # 5-minute buckets
 
@@ -42,13 +44,6 @@ WEEK = 2016  # 5-minute buckets
 def windowed_gaussian(counts: pd.Series) -> pd.Series:
     past = counts.shift(1).rolling(WEEK, min_periods=288)
     return (counts - past.mean()) / past.std().clip(lower=1.0)
-
-
-def rolling_median_z(counts: pd.Series) -> pd.Series:
-    past = counts.shift(1).rolling(WEEK, min_periods=288)
-    median = past.median()
-    mad = (counts.shift(1) - median).abs().rolling(WEEK, min_periods=288).median()
-    return (counts - median) / (1.4826 * mad).clip(lower=1.0)
 
 
 def onsets(score: pd.Series, threshold: float, gap: int = 12) -> pd.Series:
@@ -97,7 +92,7 @@ def main() -> None:
 
     for label, method, grid in (
         ("windowed Gaussian", windowed_gaussian, (3, 4, 5, 6, 8, 10, 12, 15, 20)),
-        ("rolling-median z-score", rolling_median_z, (4, 6, 8, 10, 15, 20, 30, 40, 60)),
+        ("rolling-median z-score", lambda c: rolling_median_z(c, WEEK, 288), (4, 6, 8, 10, 15, 20, 30, 40, 60)),
     ):
         started = time.perf_counter()
         scores = {n: method(c) for n, (c, _) in series.items()}
@@ -110,15 +105,7 @@ def main() -> None:
         print(f"{label + f' (best z {best:g})':<35}{summary(scored)}   {seconds:.2f} s")
 
     print("\nCalibration outside the labelled windows (first two weeks of each series left out):")
-    ordinary = []
-    for name, (_, windows) in series.items():
-        result = results[name].iloc[2 * WEEK :]
-        outside = np.ones(len(result), dtype=bool)
-        for start, end in windows:
-            outside &= ~((result.index >= start) & (result.index <= end))
-        ordinary.append(result[outside])
-    pooled = pd.concat(ordinary).reset_index(drop=True)
-    pooled.index = pd.date_range("2015-01-01", periods=len(pooled), freq="5min", tz="UTC")
+    pooled = ordinary_rows(list(results.values()), [windows for _, windows in series.values()])
     table = calibration(pooled, thresholds=(2.0, 3.0, 4.0, 5.0))
     print(table[["threshold", "buckets", "reached", "observed", "nominal", "ratio"]].to_string(index=False))
 

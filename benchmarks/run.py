@@ -106,13 +106,18 @@ def year_of_complaints(sources: int = 6, freq: str = "1min") -> pd.DataFrame:
     return frame
 
 
-def rolling_median_zscore(counts: pd.Series, window: str = "7D", threshold: float = 4.0) -> pd.Series:
-    """The plain approach to compare with: a trailing rolling median and MAD z-score."""
-    past = counts.shift(1).rolling(window, min_periods=60)
+def rolling_median_z(counts: pd.Series, window="7D", min_periods: int = 60) -> pd.Series:
+    """The plain approach to compare with: each bucket's z-score against the
+    median and MAD of the ``window`` before it."""
+    past = counts.shift(1).rolling(window, min_periods=min_periods)
     median = past.median()
-    mad = (counts.shift(1) - median).abs().rolling(window, min_periods=60).median()
-    score = (counts - median) / (1.4826 * mad).clip(lower=1.0)
-    return score >= threshold
+    mad = (counts.shift(1) - median).abs().rolling(window, min_periods=min_periods).median()
+    return (counts - median) / (1.4826 * mad).clip(lower=1.0)
+
+
+def rolling_median_zscore(counts: pd.Series, window: str = "7D", threshold: float = 4.0) -> pd.Series:
+    """The buckets :func:`rolling_median_z` flags at ``threshold``."""
+    return rolling_median_z(counts, window) >= threshold
 
 
 def measured(fn, *args, repeat: int = 3):

@@ -380,16 +380,15 @@ class RollingBaselineDetector(BaseEstimator):
             self.expected_hours_, self.dispersion_hours_, self.clustering_hours_, self.spiky_hours_ = baseline
         expected, dispersion, clustering = self.expected_hours_, self.dispersion_hours_, self.clustering_hours_
         rows = np.arange(first_new, len(history)) // self.per_hour_
-        score, sources = np.zeros(len(rows)), np.zeros(len(rows), dtype=int)
+        evidence, sources = np.zeros(len(rows)), np.zeros(len(rows), dtype=int)
         problem = np.full(len(rows), -1)
         # In slices of the series, so the working arrays stay small and hot in the cache.
         for lo in range(first_new, len(history), CHUNK):
             hi = min(lo + CHUNK, len(history))
             part = slice(lo - first_new, hi - first_new)
-            score[part], sources[part], problem[part] = self._score(
+            evidence[part], sources[part], problem[part] = self._score(
                 history, expected, dispersion, clustering, lo, hi, elapsed if hi == len(history) else 1.0
             )
-        evidence = score
         score, tail = self._calibrated(history, first_new, rows, evidence, expected)
         levels, onset, self.state_ = run_episodes(score, self._rules(), self.state_)
 
@@ -501,12 +500,6 @@ class RollingBaselineDetector(BaseEstimator):
         means = np.where(unknown, 0.0, means)
         unknown = unknown[new] if unknown[new].any() else None
         hours = hours[new]
-        # Clustered counts (threads, bursts) vary ``clustering`` times more
-        # than Poisson counts even at low rates, where a quadratic dispersion
-        # vanishes: as a negative binomial whose size shrinks with the mean
-        # (var = clustering * mean + dispersion * mean**2), one thread can
-        # bring several posts, and the tail says so.
-        # (Both read only for the rows that can show evidence, below.)
         n_sources, n_problems = len(self.sources_), len(self.problems_)
         types = slice(n_sources, n_sources + n_problems)
         # Looking at several problem types, the strongest of them is held to
@@ -530,6 +523,11 @@ class RollingBaselineDetector(BaseEstimator):
         if not len(rows):
             return best, breadth, which
         phi = np.nan_to_num(dispersion[hours[rows]])
+        # Clustered counts (threads, bursts) vary ``clustering`` times more
+        # than Poisson counts even at low rates, where a quadratic dispersion
+        # vanishes: as a negative binomial whose size shrinks with the mean
+        # (var = clustering * mean + dispersion * mean**2), one thread can
+        # bring several posts, and the tail says so.
         extra = np.nan_to_num(clustering[hours[rows]], nan=1.0) - 1.0
         unknown = unknown[rows] if unknown is not None and unknown[rows].any() else None
         top_score, top_breadth = np.zeros(len(rows)), np.zeros(len(rows), dtype=int)

@@ -214,7 +214,8 @@ def nab_raw_score(detections: pd.Series, windows, probation: float = 0.15) -> di
     """
     index = detections.index
     flagged = detections.to_numpy(dtype=bool).copy()
-    flagged[: int(min(math.floor(probation * len(index)), probation * 5000))] = False
+    learning = int(min(math.floor(probation * len(index)), probation * 5000))
+    flagged[:learning] = False
     spans = [(index.searchsorted(start), index.searchsorted(end, side="right") - 1) for start, end in windows]
     inside = np.zeros(len(index), dtype=bool)
     best = float(scaled_sigmoid(-1.0))
@@ -242,7 +243,7 @@ def nab_raw_score(detections: pd.Series, windows, probation: float = 0.15) -> di
         "windows": len(spans),
         "hit": hit,
         "false_positives": len(false),
-        "weeks": (len(index) - int(min(math.floor(probation * len(index)), probation * 5000))) * _step_weeks(index),
+        "weeks": (len(index) - learning) * _step_weeks(index),
     }
 
 

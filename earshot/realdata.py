@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .config import REALTWEETS_DIR
@@ -33,3 +34,19 @@ def realtweets(folder: Path = REALTWEETS_DIR) -> dict[str, tuple[pd.Series, list
         spans = [(pd.Timestamp(start, tz="UTC"), pd.Timestamp(end, tz="UTC")) for start, end in windows]
         out[name.removeprefix("Twitter_volume_").removesuffix(".csv")] = (counts, spans)
     return out
+
+
+def ordinary_rows(results: list[pd.DataFrame], windows: list[list[tuple]], skip: int = 2 * 2016) -> pd.DataFrame:
+    """The detector's rows outside every labelled window, the first ``skip``
+    buckets of each series (warming up) left out, pooled on one 5-minute
+    index: what :func:`detector.calibration` reads as ordinary buckets."""
+    ordinary = []
+    for result, spans in zip(results, windows, strict=True):
+        result = result.iloc[skip:]
+        outside = np.ones(len(result), dtype=bool)
+        for start, end in spans:
+            outside &= ~((result.index >= start) & (result.index <= end))
+        ordinary.append(result[outside])
+    pooled = pd.concat(ordinary).reset_index(drop=True)
+    pooled.index = pd.date_range("2015-01-01", periods=len(pooled), freq="5min", tz="UTC")
+    return pooled
