@@ -3,10 +3,10 @@
     python benchmarks/classifier.py
 
 Prints, for the trained classifier and for the rules alone:
-- stratified 5-fold cross-validation over ``data/labels/train`` (folds
+- stratified 5-fold cross-validation over ``earshot/data/labels/train`` (folds
   stratified by label, so every problem type is in every fold; a post and
   its reading for another service stay in one fold);
-- the held-out split ``data/labels/heldout``, written separately and never
+- the held-out split ``earshot/data/labels/heldout``, written separately and never
   trained on, scored against a classifier fitted on all of ``train``: the
   ChatGPT posts, then the posts about other services, each judged for its
   own service as ``earshot classify --service NAME --config earshot/llms.toml``
@@ -24,12 +24,12 @@ from run import timed  # benchmarks/run.py, beside this script
 from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
 from threadpoolctl import threadpool_limits
 
-from detector.complaints import (
+from earshot.complaints.model import (
     ComplaintClassifier,
     RuleComplaintFilter,
     complaint_scores,
 )
-from earshot.classifier import load_labels, read_as_reports, training_frame
+from earshot.complaints.trained import load_labels, read_as_reports, training_frame
 from earshot.config import default_config_path, load_config
 
 FOLDS = 5

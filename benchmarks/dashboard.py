@@ -30,7 +30,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from detector import PROBLEM_TYPES
+from earshot.complaints import PROBLEM_TYPES
 from earshot.roof.cli import streamlit_options
 from earshot.roof.scenarios import CHATTER, COMPLAINTS, MODELS
 from earshot.store import open_db, store_incident_updates, store_posts

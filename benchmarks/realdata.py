@@ -4,7 +4,7 @@
     python benchmarks/realdata.py --threshold 4.5     # the detector at another threshold
 
 Five real series of tweets per 5 minutes with labelled anomaly windows
-(``data/nab-realtweets``), scored with NAB's standard profile
+(``earshot/data/nab-realtweets``), scored with NAB's standard profile
 (:func:`detector.nab_raw_score`: episode onsets as detections), side by side
 in the same run with two simple detectors on the same counts:
 

@@ -175,7 +175,7 @@ def bench_backfill(days: int, per_day: int) -> None:
     from collectors.backfill import LogProgress, backfill
     from collectors.http import HttpClient
     from collectors.readers import reader_for
-    from earshot.classifier import default_classifier
+    from earshot.complaints.trained import default_classifier
     from earshot.config import parse_config
     from tests.emulator import START, Emulator, config_toml, make_corpus, serve
 

@@ -31,7 +31,7 @@ import pandas as pd
 from collectors.base import Batch
 from collectors.collect import Fetched, store_fetched
 from earshot.analysis import detect
-from earshot.classifier import default_classifier
+from earshot.complaints.trained import default_classifier
 from earshot.config import load_config
 from earshot.roof.watch import Watcher
 from earshot.store import open_db, store_posts

@@ -27,9 +27,9 @@ from tqdm import tqdm
 
 from earshot.config import Config
 from earshot.ingest import ingest
-from earshot.report import counted
 from earshot.store import load_backfill_job, save_backfill_job
 from earshot.timeutil import now_iso, utc_datetime, utc_iso
+from earshot.words import counted
 
 from .base import Reader, Window
 from .http import FetchError

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from earshot.config import Source
+from earshot.kinds import Kind
 from earshot.timeutil import utc_iso
 
 from .http import FetchError, HttpClient
@@ -83,20 +84,28 @@ class Batch:
 
 
 class Reader:
-    """Base of every source kind. Subclasses set the class attributes and
+    """Base of every source kind. Subclasses set ``facts`` (from :data:`earshot.kinds.KINDS`) and
     implement :meth:`latest` and, where the service keeps history, :meth:`history`."""
 
+    # What is true of the kind (earshot.kinds): its name, rate, home, backfill.
+    facts: ClassVar[Kind]
+    # Derived from ``facts`` when a subclass is made, for the code that reads them.
     kind: ClassVar[str]
-    # Where the service lives when the config gives no base_url.
     default_base_url: ClassVar[str | None] = None
-    # Seconds between requests to the service's host: its published limit, with room.
     min_interval: ClassVar[float] = 1.0
-    # Backfill window; readers that hit result caps split it further.
-    window: ClassVar[timedelta] = timedelta(days=1)
+    has_history: ClassVar[bool] = True
     # What the items are: "posts" or "official updates".
     what: ClassVar[str] = "posts"
-    # Whether history() can read back in time.
-    has_history: ClassVar[bool] = True
+    # Backfill window; readers that hit result caps split it further.
+    window: ClassVar[timedelta] = timedelta(days=1)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        facts = cls.__dict__.get("facts")
+        if facts is not None:
+            cls.kind, cls.default_base_url, cls.min_interval = facts.name, facts.default_base_url, facts.min_interval
+            cls.has_history = facts.backfill
+            cls.what = "official updates" if facts.official else "posts"
 
     def __init__(self, source: Source, client: HttpClient):
         self.source = source

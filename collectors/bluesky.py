@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
+from earshot.kinds import KINDS
 from earshot.timeutil import utc_iso
 
 from .base import Batch, Page, Reader, Window, refused, secret
@@ -42,9 +43,7 @@ _sessions_lock = threading.Lock()
 class Bluesky(Reader):
     """``base_url`` is the account's server (PDS); ``query`` the search terms."""
 
-    kind = "bluesky"
-    default_base_url = "https://bsky.social"
-    min_interval = 0.5  # 3,000 requests per 5 minutes per account
+    facts = KINDS["bluesky"]
     window = timedelta(days=1)
     live_pages = 5
 

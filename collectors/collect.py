@@ -23,9 +23,9 @@ import sqlite_utils
 
 from earshot.config import Config, Source
 from earshot.ingest import ingest
-from earshot.report import counted
 from earshot.store import get_state, save_state
 from earshot.timeutil import now_iso
+from earshot.words import counted
 
 from .base import Batch
 from .feeds import FeedError

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+from earshot.kinds import KINDS
 from earshot.timeutil import utc_datetime, utc_iso
 
 from .base import Batch, Page, Reader, Window
@@ -24,9 +25,8 @@ from .feeds import html_to_text
 class Discourse(Reader):
     """``base_url`` is the forum root; ``query`` narrows the history search."""
 
-    kind = "discourse"
+    facts = KINDS["discourse"]
     # Anonymous limits: about 200 requests a minute and 50 per 10 seconds.
-    min_interval = 0.5
     window = timedelta(days=1)
 
     live_pages = 5

@@ -19,6 +19,7 @@ from urllib.parse import urljoin
 
 import feedparser
 
+from earshot.kinds import KINDS
 from earshot.timeutil import now_iso, utc_iso
 
 from .base import Batch, Reader
@@ -153,8 +154,7 @@ __all__ = [
 class FeedReader(Reader):
     """Any RSS or Atom feed (``url``): newest entries only, with conditional GET."""
 
-    kind = "rss"
-    has_history = False
+    facts = KINDS["rss"]
 
     def latest(self, state: dict) -> Batch:
         return feed_batch(self.client, self.source.name, self.source.url or self.base_url, state)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+from earshot.kinds import KINDS
 from earshot.timeutil import utc_iso
 
 from .base import Batch, Page, Reader, Window, epoch
@@ -25,9 +26,7 @@ ITEM_URL = "https://news.ycombinator.com/item?id={}"
 class HackerNews(Reader):
     """``base_url`` is the Algolia host root; ``query`` the search terms."""
 
-    kind = "hackernews"
-    default_base_url = "https://hn.algolia.com"
-    min_interval = 0.4  # Algolia allows 10,000 requests an hour from one address
+    facts = KINDS["hackernews"]
     window = timedelta(days=1)
     live_pages = 5
 

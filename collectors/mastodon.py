@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
+from earshot.kinds import KINDS
 from earshot.timeutil import utc_datetime, utc_iso
 
 from .base import Batch, Page, Reader, Window
@@ -42,9 +43,7 @@ def snowflake_floor(moment: datetime) -> str:
 class Mastodon(Reader):
     """``tag`` (default: the source's query) on each of ``instances``."""
 
-    kind = "mastodon"
-    default_base_url = "https://mastodon.social"
-    min_interval = 1.0  # 300 requests per 5 minutes per address
+    facts = KINDS["mastodon"]
     window = timedelta(days=1)
     page_size = 40
     live_pages = 5

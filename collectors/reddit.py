@@ -14,6 +14,7 @@ import threading
 import time
 from datetime import timedelta
 
+from earshot.kinds import KINDS
 from earshot.timeutil import utc_datetime, utc_iso
 
 from .base import Batch, Page, Reader, Window, epoch, need, refused, secret
@@ -31,10 +32,8 @@ _tokens_lock = threading.Lock()
 class Reddit(Reader):
     """Options: ``subreddit`` (required), ``oauth_url``, ``archive_url``, ``comments``."""
 
-    kind = "reddit"
-    default_base_url = "https://www.reddit.com"
+    facts = KINDS["reddit"]
     # Anonymous feeds are throttled hard on shared addresses; OAuth allows 100 a minute.
-    min_interval = 2.0
     window = timedelta(days=1)
     page_size = 100
 

@@ -22,6 +22,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
+from earshot.kinds import KINDS
 from earshot.timeutil import utc_datetime, utc_iso
 
 from .base import Batch, Page, Reader
@@ -192,9 +193,7 @@ class StatusPage(Reader):
     incident.io's windowed JSON; otherwise (Atlassian Statuspage) history pages
     back through ``incidents.json?page=N`` from the newest incident."""
 
-    kind = "statuspage"
-    what = "official updates"
-    min_interval = 1.0
+    facts = KINDS["statuspage"]
 
     def __init__(self, source, client, provider: str | None = None):
         super().__init__(source, client)

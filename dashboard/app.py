@@ -1,9 +1,9 @@
 """earshot's dashboard: is the service down, the evidence, the history, and tuning.
 
 Started by ``earshot dashboard`` / ``earshot demo``, which pass the database
-and configuration in ``EARSHOT_DB`` and ``EARSHOT_CONFIG``. Five pages
-(Overview of every configured service, the first page when there are
-several; then, per service, Now, History, Tuning, Sources); the page, service and range live in the URL query
+and configuration in ``EARSHOT_DB`` and ``EARSHOT_CONFIG``. The pages are
+listed once, in :mod:`dashboard.pages` (Overview is the first page when
+there are several services); the page, service and range live in the URL query
 (``?page=history&service=chatgpt&from=2023-11-01&to=2023-11-30``), so a view
 can be shared. Post text is untrusted: it is only ever shown as plain text,
 and only http(s) links are made clickable.
@@ -19,11 +19,14 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, history, now, overview, sources, tuning
+from dashboard.pages import PAGES as CATALOGUE
 from dashboard.view import View, collector_running
 from earshot.config import ConfigError, default_db_path
 from earshot.store import data_stamp
 
-PAGES = {"overview": overview, "now": now, "history": history, "tuning": tuning, "sources": sources}
+MODULES = {"overview": overview, "now": now, "history": history, "tuning": tuning, "sources": sources}
+PAGES = {page.key: MODULES[page.key] for page in CATALOGUE}
+TITLES = {page.key: page.title for page in CATALOGUE}
 SHARED_KEYS = ("page", "service", "from", "to")
 DEFAULT_DAYS = 365
 
@@ -81,7 +84,7 @@ service_names = [s.name for s in config.services]
 seed_from_query(service_names)
 with st.sidebar:
     st.header("earshot")
-    page = st.radio("Page", list(PAGES), format_func=lambda key: PAGES[key].TITLE, key="page")
+    page = st.radio("Page", list(PAGES), format_func=TITLES.get, key="page")
     service = st.selectbox(
         "Service", service_names, key="service", format_func=lambda name: config.service(name).display_name
     )

@@ -22,6 +22,7 @@ import streamlit as st
 from earshot import aggregates, store
 from earshot.analysis import detect, detector_from_config, score_episodes, service_incidents
 from earshot.config import Config, load_config
+from earshot.kinds import KINDS
 
 # The baseline learns its hour-of-week rhythm from up to this long before what is shown.
 LEARN_BEFORE = pd.Timedelta(days=35)
@@ -147,7 +148,7 @@ def source_health(_db, db_path: str, stamp: tuple, config_path) -> pd.DataFrame:
     kinds = {s.name: s.kind for s in config.sources}
     names = [s.name for s in config.sources] + sorted((set(state) | set(newest_by_source)) - set(kinds))
     rows = []
-    providers = {s.name: s.provider or s.service for s in config.sources if s.kind == "statuspage"}
+    providers = {s.name: s.provider or s.service for s in config.sources if KINDS[s.kind].official}
     for name in names:
         seen = state.get(name, {})
         if name in providers:  # a status page stores official updates, not posts

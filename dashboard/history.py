@@ -15,7 +15,6 @@ from dashboard.charts import outage_chart
 from dashboard.view import View, replay_link
 from earshot.report import summary_text
 
-TITLE = "History"
 QUERY_KEYS = ("incident",)
 LIVE = False
 # Around one incident, the chart shows from this long before the first sign...

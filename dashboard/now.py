@@ -14,7 +14,6 @@ from dashboard import data
 from dashboard.charts import outage_chart, problem_bars
 from dashboard.view import View, collector_running, minutes, post_table, replay_link
 
-TITLE = "Now"
 QUERY_KEYS = ("at",)
 LIVE = True
 WINDOW = pd.Timedelta(hours=24)

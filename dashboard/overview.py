@@ -8,6 +8,8 @@ Each service is shown as of its own newest stored post.
 
 from __future__ import annotations
 
+import re
+
 import altair as alt
 import pandas as pd
 import streamlit as st
@@ -15,7 +17,6 @@ import streamlit as st
 from dashboard import data
 from dashboard.view import View
 
-TITLE = "Overview"
 QUERY_KEYS = ()
 LIVE = True
 WINDOW = pd.Timedelta(hours=24)
@@ -97,7 +98,9 @@ def render(view: View) -> None:
             if row["as_of"] is not None:
                 name.caption(f"as of {row['as_of']:%Y-%m-%d %H:%M} UTC")
             _badge(state, row["state"])
-            official.metric("Official status", row["official"] or "not configured")
+            # Words, not a figure: shown at text size so they wrap instead of being cut ("Operati…").
+            official.caption("Official status")
+            official.markdown(f"**{literal(row['official'] or 'not configured')}**")
             if row["last_hour"] is None:
                 hour.metric("Complaints, last hour", "no data")
             else:
@@ -120,3 +123,13 @@ def _badge(column, state: str) -> None:
         column.success(f"**{state}**", icon=":material/check_circle:")
     else:  # grey: no data is not a verdict
         column.markdown(f":material/help: :gray-background[**{state}**]")
+
+
+def literal(text: str) -> str:
+    r"""``text`` with Markdown's special characters escaped, so a status page's
+    words are shown as written and never read as markup.
+
+    >>> literal("Degraded *performance* [link](x)")
+    'Degraded \\*performance\\* \\[link\\]\\(x\\)'
+    """
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~:$])", r"\\\1", text)

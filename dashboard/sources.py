@@ -13,7 +13,6 @@ from earshot.report import watch_state
 from earshot.store import load_heartbeat, outbox_backlog
 from earshot.timeutil import utc_now
 
-TITLE = "Sources"
 QUERY_KEYS = ()
 LIVE = True
 

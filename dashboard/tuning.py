@@ -19,7 +19,6 @@ from dashboard.view import View
 from earshot.config import default_config_path, with_detector_settings
 from earshot.report import summary_text
 
-TITLE = "Tuning"
 QUERY_KEYS = ()
 LIVE = False
 MIN_RATES = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]

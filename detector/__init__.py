@@ -1,14 +1,14 @@
-"""earshot's detector: a pure library, DataFrames in and DataFrames out.
+"""earshot's anomaly detector: a pure library, DataFrames in and DataFrames out.
+
+Counts of complaints go in; a score against a rolling, seasonal baseline, alert
+episodes and their grading against official acknowledgments come out. No I/O,
+no source names, no text: the complaint classifier lives in
+:mod:`earshot.complaints`.
 
 >>> from detector import RollingBaselineDetector, complaint_counts, episodes
-
-The names built on scikit-learn are imported on first use, so a process that
-only judges posts (:mod:`detector.rules`, :mod:`detector.scorer`) never loads
-scikit-learn and SciPy, which would cost it about 90 MB.
 """
 
-import importlib
-
+from .baseline import RollingBaselineDetector
 from .counts import complaint_counts, counts_by, first_reports
 from .episodes import episodes
 from .evaluation import (
@@ -22,29 +22,13 @@ from .evaluation import (
     official_incidents,
     summarize,
 )
-from .rules import LABELS, PROBLEM_TYPES, RuleComplaintFilter
-from .scorer import ComplaintScorer
-
-_ON_FIRST_USE = {
-    "RollingBaselineDetector": "baseline",
-    "ComplaintClassifier": "complaints",
-    "RuleFeatures": "complaints",
-    "complaint_scores": "complaints",
-}
 
 __all__ = [
-    "LABELS",
-    "PROBLEM_TYPES",
-    "ComplaintClassifier",
-    "ComplaintScorer",
     "RollingBaselineDetector",
-    "RuleComplaintFilter",
-    "RuleFeatures",
     "acknowledgment_grade",
     "anomaly_windows",
     "calibration",
     "complaint_counts",
-    "complaint_scores",
     "counts_by",
     "episodes",
     "first_reports",
@@ -55,15 +39,3 @@ __all__ = [
     "official_incidents",
     "summarize",
 ]
-
-
-def __getattr__(name: str):
-    if name not in _ON_FIRST_USE:
-        raise AttributeError(f"module 'detector' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_ON_FIRST_USE[name]}", __name__), name)
-    globals()[name] = value  # once imported, an ordinary attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})

@@ -20,7 +20,7 @@ from detector import (
     official_incidents,
     summarize,
 )
-from detector.rules import PROBLEM_TYPES
+from earshot.complaints.rules import PROBLEM_TYPES
 
 from .aggregates import complaint_counts, source_days
 from .config import Config, detector_params

@@ -30,16 +30,13 @@ from pathlib import Path
 
 import tomlkit
 
-from detector.services import ServiceView
+from earshot.complaints.services import ServiceView
+from earshot.kinds import KINDS
 
-SOURCE_KINDS = ("rss", "reddit", "hackernews", "discourse", "mastodon", "bluesky", "statuspage")
-# Kinds whose items are the provider's own word (official updates), not posts.
-OFFICIAL_KINDS = ("statuspage",)
-# Kinds with a well-known home; the others need a url or base_url.
-KINDS_WITH_DEFAULT_ADDRESS = ("reddit", "hackernews", "mastodon", "bluesky")
 DEFAULT_DB = Path("data") / "earshot.db"
-# What the repository bundles: official timelines, labelled posts, the demo's incidents.
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+# What earshot ships inside the package (official timelines, labelled posts, the demo's
+# incidents, real tweet counts), found wherever it is installed: a clone, a wheel, pipx.
+DATA_DIR = Path(str(resources.files("earshot") / "data"))
 TIMELINES_CSV = DATA_DIR / "official-incidents" / "incident_stages.csv"
 LABELS_DIR = DATA_DIR / "labels"
 DEMO_INCIDENTS = DATA_DIR / "demo" / "incidents.toml"
@@ -60,7 +57,7 @@ class Service:
     # How people write the name ("ChatGPT"); defaults to ``name``.
     label: str | None = None
     # More names the classifier reads as this service (product names), and
-    # the error strings it shows (Anthropic's "overloaded_error"): see detector.services.
+    # the error strings it shows (Anthropic's "overloaded_error"): see earshot.complaints.services.
     phrases: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
 
@@ -111,9 +108,6 @@ class Counts:
 COUNTS_KEYS = tuple(f.name for f in fields(Counts))
 
 
-# Seconds between two polls of a source when neither it nor [watch] says.
-POLL_SECONDS = {"statuspage": 60, "rss": 300, "mastodon": 120}
-DEFAULT_POLL_SECONDS = 60
 # What a watch reports, in the order an episode goes through them.
 EVENTS = ("opened", "confirmed", "acknowledged", "reminder", "resolved", "silence_ended")
 NOTIFY_LEVELS = ("possible", "confirmed")
@@ -149,7 +143,7 @@ class Watch:
             return float(source.options["interval"])
         if self.interval is not None:
             return float(self.interval)
-        return POLL_SECONDS.get(source.kind, DEFAULT_POLL_SECONDS)
+        return KINDS[source.kind].poll_seconds
 
     def deadline_for(self, source: Source) -> float:
         """Seconds one whole fetch of ``source`` may take: its own ``deadline``,
@@ -381,12 +375,12 @@ def parse_config(raw: dict, path: str = "<config>", check_detector: bool = True)
         where = f"{path}: [[sources]] #{i + 1}"
         name = _required(entry, "name", where)
         kind = _required(entry, "kind", f"{path}: source {name!r}")
-        if kind not in SOURCE_KINDS:
-            raise ConfigError(f"{path}: source {name!r}: unknown kind {kind!r} (known: {', '.join(SOURCE_KINDS)})")
+        if kind not in KINDS:
+            raise ConfigError(f"{path}: source {name!r}: unknown kind {kind!r} (known: {', '.join(KINDS)})")
         if name in seen:
             raise ConfigError(f"{path}: two sources are named {name!r}")
         seen.add(name)
-        if not (entry.get("url") or entry.get("base_url")) and kind not in KINDS_WITH_DEFAULT_ADDRESS:
+        if not (entry.get("url") or entry.get("base_url")) and KINDS[kind].default_base_url is None:
             raise ConfigError(f"{path}: source {name!r} needs a url or base_url")
         service = entry.get("service")
         if service is not None and service not in service_names:

@@ -2,10 +2,10 @@
 
 Official updates are stored as they are; posts get their service, a hashed
 author and the complaint filter's verdict first. The filter is an argument
-(anything with ``verdicts(texts)``, see :mod:`detector.complaints`), so the
+(anything with ``verdicts(texts)``, see :mod:`earshot.complaints.model`), so the
 caller decides which one runs and builds it once.
 
->>> from detector import RuleComplaintFilter
+>>> from earshot.complaints import RuleComplaintFilter
 >>> from earshot.config import Source, load_config
 >>> from earshot.store import open_db
 >>> db = open_db(":memory:")
@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import sqlite_utils
 
-from .config import OFFICIAL_KINDS, Config, Source
+from .config import Config, Source
+from .kinds import KINDS
 from .store import author_hash, post_texts_after, set_verdicts, store_incident_updates, store_posts
 
 
 def ingest(db: sqlite_utils.Database, config: Config, source: Source, items: list[dict], classifier) -> tuple[int, int]:
     """Store what ``source``'s reader returned; return ``(new, duplicates)``."""
-    if source.kind in OFFICIAL_KINDS:
+    if KINDS[source.kind].official:
         return store_incident_updates(db, items)
     return store_posts(db, classify_posts(config, source, items, classifier))
 

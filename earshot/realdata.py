@@ -1,5 +1,5 @@
 """Real social counts with labelled anomalies: five of the Numenta Anomaly
-Benchmark's realTweets series, shipped in ``data/nab-realtweets`` (MIT; see
+Benchmark's realTweets series, shipped in ``earshot/data/nab-realtweets`` (MIT; see
 its README), read as the detector reads counts: for the benchmark, the
 calibration check and the tuning notebook.
 

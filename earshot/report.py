@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .words import ago, counted
+
 
 def iso(value) -> str | None:
     """A time as ISO 8601, or None when there is none.
@@ -103,15 +105,6 @@ def summary_text(summary: dict) -> dict[str, str]:
     return {key: _or_na(summary.get(key), form) for key, form in formats.items()}
 
 
-def counted(count: int, noun: str, plural: str | None = None) -> str:
-    """``count`` and ``noun``, plural unless one, thousands separated.
-
-    >>> counted(1, "new post"), counted(2145, "duplicate"), counted(0, "official update")
-    ('1 new post', '2,145 duplicates', '0 official updates')
-    """
-    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
-
-
 def _or_na(value, form: str) -> str:
     return "n/a" if value is None else form.format(value)
 
@@ -142,21 +135,6 @@ def watch_state(heartbeat: dict | None, now: pd.Timestamp, stale_after: float) -
         f"watch: running (pid {heartbeat['pid']} on {heartbeat['host']}), last pass {ago(age)} ago, "
         f"{heartbeat['passes']} passes since {pd.Timestamp(heartbeat['started_at']):%Y-%m-%d %H:%M} UTC"
     )
-
-
-def ago(seconds: float) -> str:
-    """A duration as people say it.
-
-    >>> ago(12.4), ago(600), ago(7200), ago(200000)
-    ('12 s', '10 min', '2.0 h', '2.3 days')
-    """
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200 - 1:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
 
 
 # With no post stored for this long, earshot does not know how a service is

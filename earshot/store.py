@@ -433,6 +433,13 @@ def backup(source, path) -> Path:
     return target
 
 
+def integrity(path) -> str:
+    """SQLite's own check of the database file at ``path``: ``"ok"``, else
+    what it found wrong (``PRAGMA integrity_check``'s first line)."""
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return conn.execute("PRAGMA integrity_check").fetchone()[0]
+
+
 def load_backfill_job(db: sqlite_utils.Database, source: str, since, until) -> dict | None:
     """The checkpoint of ``source``'s backfill of ``[since, until)``, if one was started."""
     rows = list(

@@ -2,7 +2,7 @@
 
 The data is the artifact of Chu et al., "An Empirical Characterization of
 Outages and Incidents in Public Services for Large Language Models" (ICPE 2025),
-shipped under ``data/official-incidents/``: one row per incident with the UTC
+shipped under ``earshot/data/official-incidents/``: one row per incident with the UTC
 time each stage (investigating, identified, monitoring, resolved, postmortem)
 was posted.
 

@@ -19,7 +19,7 @@
 # Sweep `RollingBaselineDetector`'s `threshold` over labelled scenarios and
 # see how recall, precision, detection delay and false alarms per week move;
 # score the same settings on real chatter (five of NAB's realTweets series,
-# `data/nab-realtweets`) and on NAB-style simulated mention counts; then, at the chosen
+# `earshot/data/nab-realtweets`) and on NAB-style simulated mention counts; then, at the chosen
 # threshold, the floor `min_rate` and the scan windows `scales`; write the
 # choice to a config file.
 #

@@ -23,6 +23,13 @@ def pytest_configure(config):
     os.environ.setdefault("EARSHOT_CACHE_DIR", tempfile.mkdtemp(prefix="earshot-cache-"))
 
 
+def pytest_collection_modifyitems(items):
+    """An executed notebook is slow (about 40 s): left out of ``-m "not slow"``."""
+    for item in items:
+        if item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.slow)
+
+
 REPO = Path(__file__).resolve().parent.parent
 # The installed console script, for the tests where a real process matters (serving, SIGKILL).
 EARSHOT = shutil.which("earshot") or str(Path(sys.executable).parent / "earshot")
@@ -87,7 +94,7 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def classifier():
     """The trained complaint classifier, built (or loaded from the run's cache) once per session."""
-    from earshot.classifier import default_classifier
+    from earshot.complaints.trained import default_classifier
 
     return default_classifier()
 

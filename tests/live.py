@@ -19,7 +19,7 @@ from collectors.collect import collect_all
 from collectors.http import HttpClient
 from detector.simulate import simulate
 from earshot.analysis import detect
-from earshot.classifier import default_classifier
+from earshot.complaints.trained import default_classifier
 from earshot.config import load_config, parse_config
 from earshot.ingest import ingest
 from earshot.roof.scenarios import SOURCE_RATES

@@ -17,7 +17,7 @@ from collectors.backfill import BackfillError, BarProgress, LogProgress, backfil
 from collectors.collect import collect_source
 from collectors.http import HttpClient
 from collectors.readers import reader_for
-from detector import RuleComplaintFilter
+from earshot.complaints import RuleComplaintFilter
 from earshot.config import parse_config
 from earshot.store import open_db
 from tests.conftest import EARSHOT
@@ -168,6 +168,7 @@ def test_a_window_over_the_hit_cap_is_split(tmp_path):
     assert report.windows > 3
 
 
+@pytest.mark.slow
 def test_a_429_storm_is_ridden_out(api, tmp_path):
     emulator, config = api
     emulator.fail("/hn", [429, 429, 503, 429, 429], {"Retry-After": "1"})
@@ -215,6 +216,7 @@ def test_an_html_block_page_instead_of_json_is_a_one_line_error(api, tmp_path):
     emulator.route = original
 
 
+@pytest.mark.slow
 def test_sigkill_in_the_middle_then_rerun_gives_the_same_set(tmp_path):
     emulator = Emulator(make_corpus(days=4, per_day=300), delay=0.03)
     db_path, config_path = tmp_path / "kill.db", tmp_path / "emulator.toml"
@@ -280,6 +282,7 @@ def test_progress_bar_shows_windows_posts_and_rate(api, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["hackernews", "forum", "mastodon", "bluesky", "status"])
+@pytest.mark.slow
 def test_live_collect_reads_the_newest_and_is_idempotent(api, tmp_path, name, bluesky_login):
     _, config = api
     db = open_db(tmp_path / "live.db")
@@ -290,6 +293,7 @@ def test_live_collect_reads_the_newest_and_is_idempotent(api, tmp_path, name, bl
 
 
 @pytest.mark.parametrize("name", ["hackernews", "forum", "mastodon", "bluesky"])
+@pytest.mark.slow
 def test_live_collect_catches_up_on_everything_posted_since_the_last_poll(api, tmp_path, name, bluesky_login):
     emulator, config = api
     db = open_db(tmp_path / "catch-up.db")
@@ -303,6 +307,7 @@ def test_live_collect_catches_up_on_everything_posted_since_the_last_poll(api, t
     assert new_ids <= stored_ids(db, name)
 
 
+@pytest.mark.slow
 def test_mastodon_live_pages_forward_from_the_last_status_seen(api, tmp_path):
     emulator, config = api
     db = open_db(tmp_path / "m.db")
@@ -313,6 +318,7 @@ def test_mastodon_live_pages_forward_from_the_last_status_seen(api, tmp_path):
     assert any(f"min_id={newest['mastodon-a']}" in r for r in emulator.requests)
 
 
+@pytest.mark.slow
 def test_bluesky_logs_in_once_and_refreshes_an_expired_token(tmp_path, bluesky_login):
     emulator = Emulator(make_corpus(days=3, per_day=200), token_lifetime=2)
     with serve(emulator) as base:
@@ -335,6 +341,7 @@ def test_bluesky_without_a_session_says_which_variables_to_set(api, tmp_path, mo
     assert "app-password" not in report.error
 
 
+@pytest.mark.slow
 def test_reddit_uses_app_only_oauth_when_credentials_are_set(api, tmp_path, monkeypatch):
     emulator, config = api
     monkeypatch.setenv("EARSHOT_REDDIT_CLIENT_ID", "earshot-app")
@@ -358,6 +365,7 @@ def test_reddit_without_credentials_reads_the_public_feed(api, tmp_path, monkeyp
     assert emulator.requests == ["/reddit/r/ChatGPT/new/.rss?"]
 
 
+@pytest.mark.slow
 def test_the_configured_rate_limit_spaces_requests_to_a_host(api, tmp_path):
     emulator, config = api
     source = config.source("hackernews")

@@ -13,16 +13,16 @@ from sklearn.base import clone
 
 from collectors.collect import collect_all
 from detector import first_reports
-from detector.complaints import (
+from earshot.analysis import detect
+from earshot.complaints.model import (
     LABELS,
     ComplaintClassifier,
     RuleComplaintFilter,
     complaint_scores,
 )
-from detector.scorer import ComplaintScorer
-from detector.services import ServiceView
-from earshot.analysis import detect
-from earshot.classifier import (
+from earshot.complaints.scorer import ComplaintScorer
+from earshot.complaints.services import ServiceView
+from earshot.complaints.trained import (
     LABELS_DIR,
     classifier_or_rules,
     default_classifier,
@@ -109,6 +109,7 @@ def test_verdicts_agree_with_predict_and_probabilities():
     assert model.verdicts([]).empty
 
 
+@pytest.mark.slow
 def test_training_is_reproducible_and_an_estimator():
     train = load_labels("train")
     texts, labels = train["text"].tolist(), train["label"].tolist()
@@ -121,6 +122,7 @@ def test_training_is_reproducible_and_an_estimator():
         ComplaintClassifier().fit(["a", "b"], ["down", "broken"])
 
 
+@pytest.mark.slow
 def test_the_model_is_trained_once_and_cached_per_corpus_and_sklearn(tmp_path):
     cache = tmp_path / "cache"
     model = load_classifier(cache=cache)
@@ -152,6 +154,7 @@ def test_without_a_corpus_the_rules_take_over_with_a_warning(tmp_path):
     assert fallback.classify("is chatgpt down?") == {"complaint": True, "probability": 1.0, "problem": "down"}
 
 
+@pytest.mark.slow
 def test_a_broken_cache_file_is_retrained(tmp_path):
     cache = tmp_path / "cache"
     path = model_path(ComplaintClassifier(), cache=cache)
@@ -180,6 +183,7 @@ def test_the_scorer_judges_every_labelled_post_as_the_classifier_it_was_made_fro
     assert list(scorer.classes) == list(model.classes_) and scorer.verdicts([]).empty
 
 
+@pytest.mark.slow
 def test_the_scorer_is_cached_beside_the_model_and_remade_when_broken(tmp_path):
     cache = tmp_path / "cache"
     scorer = load_scorer(cache=cache)
@@ -344,6 +348,7 @@ def test_detection_counts_unique_reporters_unless_told_not_to(tmp_path):
     assert episode.first_bucket == flood[0].floor("5min")
 
 
+@pytest.mark.slow
 def test_an_unwritable_cache_still_gives_the_classifier(tmp_path):
     blocker = tmp_path / "cache"
     blocker.write_text("a file where the cache folder should be")
@@ -365,5 +370,23 @@ def test_classify_judges_with_the_cached_scorer_without_loading_scikit_learn(cla
     )
     assert [json.loads(line)["complaint"] for line in ran.stdout.splitlines()] == [True, False]
     imported = imported_modules(ran.stderr)
-    assert "detector.scorer" in imported
+    assert "earshot.complaints.scorer" in imported
     assert not {m for m in imported if m.split(".")[0] in SCIKIT_LEARN}
+
+
+@pytest.mark.parametrize(
+    "text, complaint, problem",
+    [
+        ("anyone else getting 'network error' on chatgpt?", True, "errors"),
+        ("API returning 502s", True, "api"),
+        ("chatgpt is at capacity again", True, "capacity"),
+        ("can't log in to chatgpt", True, "login"),
+        ("Is ChatGPT down?", True, "down"),
+        ("ChatGPT wrote my error handler", False, None),
+        ("OpenAI's outage last week cost us", False, None),
+        ("GPT-5 launch is down to the wire", False, None),
+    ],
+)
+def test_rule_filter_examples(text, complaint, problem):
+    verdict = RuleComplaintFilter().classify(text)
+    assert (verdict["complaint"], verdict["problem"]) == (complaint, problem)

@@ -76,6 +76,7 @@ def test_detect_says_no_data_where_nothing_recent_is_stored(demo_db, tmp_path):
     assert all(json.loads(line)["service"] == "chatgpt" for line in ran.stdout.splitlines())
 
 
+@pytest.mark.slow
 def test_demo_command_builds_the_database_once(tmp_path):
     path = tmp_path / "demo.db"
     first = earshot("demo", "--db", path, "--no-serve")
@@ -125,6 +126,7 @@ def write_config(tmp_path, server, sources):
     return config
 
 
+@pytest.mark.slow
 def test_collect_prints_a_line_per_source_and_exits_1_when_one_failed(server, tmp_path):
     server.expect_request("/feed.rss").respond_with_data(
         fixture_bytes("mastodon_tag_rss.xml"), content_type="application/rss+xml"
@@ -249,6 +251,7 @@ def test_import_incidents_is_idempotent(tmp_path):
     assert second.stdout.strip() == f"0 new official updates, {new:,} already stored"
 
 
+@pytest.mark.slow
 def test_dashboard_serves_on_the_given_port(demo_db, free_port):
     process = subprocess.Popen(
         [EARSHOT, "dashboard", "--db", str(demo_db), "--port", str(free_port)],

@@ -9,7 +9,7 @@ from collectors.collect import collect_all
 from collectors.feeds import FeedError, parse_feed
 from collectors.http import FetchError, HttpClient
 from collectors.statuspage import status_feed_updates
-from detector import RuleComplaintFilter
+from earshot.complaints import RuleComplaintFilter
 from earshot.config import parse_config
 from earshot.store import get_state, load_incident_updates, load_posts, open_db
 from tests.conftest import fixture_bytes
@@ -70,6 +70,7 @@ def serve_fixtures(server):
     )
 
 
+@pytest.mark.slow
 def test_collecting_the_fixture_feeds_twice_stores_each_item_once(server, tmp_path):
     serve_fixtures(server)
     config = make_config(server, FEEDS)
@@ -125,6 +126,7 @@ def test_feed_posts_are_stored_as_utc_plain_text_with_hashed_authors(server, tmp
     ],
     ids=["html-block-page", "http-500", "timeout", "http-404"],
 )
+@pytest.mark.slow
 def test_a_broken_source_reports_one_line_and_the_others_are_stored(server, tmp_path, broken, expected):
     serve_fixtures(server)
     broken(server)

@@ -5,7 +5,6 @@ from sklearn.base import clone
 
 from detector import (
     RollingBaselineDetector,
-    RuleComplaintFilter,
     acknowledgment_grade,
     anomaly_windows,
     calibration,
@@ -328,24 +327,6 @@ def test_complaint_counts_fill_empty_buckets_with_zero():
     assert counts.index[0] == pd.Timestamp("2023-11-08T13:40Z") and counts.index.freqstr == "5min"
     by_source = counts_by(posts, "source", "5min")
     assert by_source["reddit"].tolist() == [1, 0, 0, 1] and by_source["forum"].tolist() == [1, 0, 0, 0]
-
-
-@pytest.mark.parametrize(
-    "text, complaint, problem",
-    [
-        ("anyone else getting 'network error' on chatgpt?", True, "errors"),
-        ("API returning 502s", True, "api"),
-        ("chatgpt is at capacity again", True, "capacity"),
-        ("can't log in to chatgpt", True, "login"),
-        ("Is ChatGPT down?", True, "down"),
-        ("ChatGPT wrote my error handler", False, None),
-        ("OpenAI's outage last week cost us", False, None),
-        ("GPT-5 launch is down to the wire", False, None),
-    ],
-)
-def test_rule_filter_examples(text, complaint, problem):
-    verdict = RuleComplaintFilter().classify(text)
-    assert (verdict["complaint"], verdict["problem"]) == (complaint, problem)
 
 
 def official(rows):

@@ -1,14 +1,15 @@
 """The layers, as DEVELOPERS.md draws them, checked on the source.
 
 Data flows one way: readers (collectors/) -> ingest -> store -> aggregates
--> detector -> alerts -> dashboard / CLI. The ground and the glue
-(``earshot.*`` but ``earshot.roof``) never import ``collectors`` or
-``dashboard``; ``detector`` imports none of the others; only the roof
-(``earshot.roof``) ties them all together; SQL is written only in ``earshot``.
+-> detector -> alerts -> dashboard / CLI. The rules are import-linter
+contracts in ``pyproject.toml`` (``[tool.importlinter]``): the roof over the
+pages and readers, over the glue, over the ground, over the detector; the
+readers never reach the glue. SQL is written only in the store.
 """
 
 import ast
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,106 +19,85 @@ import pytest
 from tests.conftest import REPO
 
 PACKAGES = ("earshot", "collectors", "detector", "dashboard")
+# The store is the one home of SQL text (aggregates are its read side).
+SQL_HOMES = {Path("earshot/store.py"), Path("earshot/aggregates.py")}
 SQL = re.compile(
     r"\b(SELECT\b[\s\S]*\bFROM|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+\[?\w+\]?\s+SET|DELETE\s+FROM|"
-    r"CREATE\s+(TABLE|INDEX)|PRAGMA)\b"  # the house writes SQL keywords in capitals
+    r"CREATE\s+(TABLE|INDEX)|PRAGMA|VACUUM)\b"  # the house writes SQL keywords in capitals
 )
 
 
-def modules() -> dict[str, Path]:
-    """Every module of the four packages, by dotted name."""
-    found = {}
+def lint_imports(root: Path) -> subprocess.CompletedProcess:
+    """import-linter run on the tree at ``root`` with that tree's pyproject.toml."""
+    command = [str(Path(sys.executable).with_name("lint-imports")), "--no-cache"]
+    return subprocess.run(
+        command, capture_output=True, text=True, cwd=root, timeout=120, env={"PYTHONPATH": str(root), "PATH": ""}
+    )
+
+
+def test_the_import_contracts_are_kept():
+    result = lint_imports(REPO)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Contracts: 2 kept, 0 broken." in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize(
+    "module, line, broken",
+    [
+        ("collectors/collect.py", "import earshot.report", "collectors is not allowed to import earshot.report"),
+        ("earshot/store.py", "import earshot.analysis", "earshot.store is not allowed to import earshot.analysis"),
+        ("detector/counts.py", "import earshot.config", "detector is not allowed to import earshot.config"),
+        ("dashboard/data.py", "import collectors.collect", "dashboard is not allowed to import collectors"),
+    ],
+    ids=["reader-to-glue", "ground-to-glue", "detector-to-ground", "page-to-reader"],
+)
+def test_a_broken_layer_is_caught(tmp_path, module, line, broken):
+    """The contracts can fail: one upward import added to a copy of the tree breaks them."""
     for package in PACKAGES:
-        for path in sorted((REPO / package).rglob("*.py")):
-            parts = path.relative_to(REPO).with_suffix("").parts
-            found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+        shutil.copytree(REPO / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__", "data"))
+    shutil.copy(REPO / "pyproject.toml", tmp_path)
+    with (tmp_path / module).open("a", encoding="utf-8") as source:
+        source.write(f"\n{line}  # an import the layers forbid\n")
+    result = lint_imports(tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert broken in " ".join(result.stdout.split()), result.stdout
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    """The ids of the docstring constants in ``tree``: examples may show SQL."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                found.add(id(first.value))
     return found
 
 
-def imports_of(name: str, path: Path) -> set[str]:
-    """The project modules ``name`` imports, anywhere in it (functions included)."""
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    named = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            named |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join([*anchor, base] if base else anchor)
-            named.add(base)
-            named |= {f"{base}.{alias.name}" for alias in node.names}
-    known = modules()
-    return {module for module in named if module in known and module != name}
-
-
-def graph() -> dict[str, set[str]]:
-    return {name: imports_of(name, path) for name, path in modules().items()}
-
-
-def top(module: str) -> str:
-    return module.split(".")[0]
-
-
-def is_roof(module: str) -> bool:
-    # ``python -m earshot`` is the command too.
-    return module in ("earshot.roof", "earshot.__main__") or module.startswith("earshot.roof.")
-
-
-def test_the_checker_reads_relative_and_nested_imports():
-    edges = graph()
-    assert "earshot.store" in edges["earshot.ingest"]  # from .store import ...
-    assert "collectors.collect" in edges["earshot.roof.cli"]  # imported inside a command
-    assert "earshot.roof.scenarios" in edges["earshot.roof.demo"]
-
-
-def test_the_detector_imports_none_of_the_others():
-    edges = graph()
-    for module, imported in edges.items():
-        if top(module) == "detector":
-            assert {top(m) for m in imported} <= {"detector"}, (module, sorted(imported))
-
-
-def test_nothing_that_collectors_or_the_dashboard_import_reaches_back_up():
-    edges = graph()
-    for start in (m for m in edges if top(m) in ("collectors", "dashboard")):
-        seen, todo = set(), [m for m in edges[start] if top(m) == "earshot"]
-        while todo:
-            module = todo.pop()
-            if module in seen:
+def sql_outside_the_store() -> list[str]:
+    found = []
+    for package in PACKAGES:
+        for path in sorted((REPO / package).rglob("*.py")):
+            if path.relative_to(REPO) in SQL_HOMES:
                 continue
-            seen.add(module)
-            upward = {m for m in edges[module] if top(m) in ("collectors", "dashboard")}
-            assert not upward, f"{start} imports {module}, which imports {sorted(upward)}"
-            todo += [m for m in edges[module] if top(m) == "earshot"]
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            docstrings = _docstrings(tree)
+            for node in ast.walk(tree):
+                text = node.value if isinstance(node, ast.Constant) and id(node) not in docstrings else None
+                if isinstance(text, str) and SQL.search(text):
+                    found.append(f"{path.relative_to(REPO)}:{node.lineno}: {node.value[:60]!r}")
+    return found
 
 
-def test_only_the_roof_ties_the_layers_together():
-    edges = graph()
-    for module, imported in edges.items():
-        tops = {top(m) for m in imported}
-        if top(module) == "earshot" and not is_roof(module):
-            assert not tops & {"collectors", "dashboard"}, (module, sorted(imported))
-            assert not any(is_roof(m) for m in imported), (module, sorted(imported))
-        if top(module) == "collectors":
-            assert "dashboard" not in tops and not any(is_roof(m) for m in imported), module
-        if top(module) == "dashboard":
-            assert "collectors" not in tops and not any(is_roof(m) for m in imported), module
-
-
-@pytest.mark.parametrize("package", ["collectors", "dashboard", "detector"])
-def test_no_sql_is_written_outside_earshot(package):
-    for path in sorted((REPO / package).rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                assert not SQL.search(node.value), f"{path.relative_to(REPO)}:{node.lineno}: {node.value[:60]!r}"
+def test_no_sql_is_written_outside_the_store():
+    assert sql_outside_the_store() == []
 
 
 def test_the_sql_pattern_knows_sql_when_it_sees_it():
     assert SQL.search("SELECT max(rowid) FROM posts")
     assert SQL.search("INSERT OR IGNORE INTO [posts] (a) VALUES (?)")
     assert SQL.search("UPDATE posts SET is_complaint = ? WHERE rowid = ?")
+    assert SQL.search("PRAGMA integrity_check")
     assert not SQL.search("select a source to collect from the list")
     assert not SQL.search("update the state of the source")
 

@@ -10,6 +10,9 @@ import pytest
 
 from tests.live import hear_live
 
+# Left out of the quick loop (`-m "not slow"`); CI runs it.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(autouse=True)
 def reddit_app(monkeypatch):

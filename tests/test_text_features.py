@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from sklearn.feature_extraction.text import CountVectorizer
 
-from detector.ngrams import CharNgramCounts, WordNgramCounts
-from detector.patterns import PatternSet
-from detector.rules import _RULES, CUE_PATTERNS, PAST_PATTERN, PROBLEM_PATTERNS
-from detector.services import ServiceView
-from earshot.classifier import load_labels
+from earshot.complaints.ngrams import CharNgramCounts, WordNgramCounts
+from earshot.complaints.patterns import PatternSet
+from earshot.complaints.rules import _RULES, CUE_PATTERNS, PAST_PATTERN, PROBLEM_PATTERNS
+from earshot.complaints.services import ServiceView
+from earshot.complaints.trained import load_labels
 
 ODD = [
     "",

@@ -69,6 +69,7 @@ class Replay:
             self.sender.deliver_due()
 
 
+@pytest.mark.slow
 def test_a_simulated_outage_goes_through_the_exact_event_sequence(tmp_path, classifier):
     posts, labels = scenario_posts("major", seed=1)
     onset = labels.loc[0, "first_complaint"]
@@ -179,6 +180,7 @@ def advance(watcher, sender, start, end, step="5min"):
     return moment
 
 
+@pytest.mark.slow
 def test_a_quiet_window_holds_events_and_sums_them_up_when_it_ends(tmp_path, classifier):
     with serve_receiver() as receiver:
         silence = f"""
@@ -205,11 +207,13 @@ end = "{(BURST + pd.Timedelta("40min")).isoformat()}"
     assert chat[0]["title"] == "earshot: quiet window 'maintenance' ended" and "1 event was held" in chat[0]["message"]
 
 
+@pytest.mark.slow
 def test_state_survives_a_restart_and_is_rebuilt_when_the_detector_settings_change(tmp_path, classifier, caplog):
     import dataclasses
+    import pickle
 
     from earshot.analysis import detect
-    from earshot.store import load_detector_state
+    from earshot.store import load_detector_state, save_detector_state
 
     with serve_receiver() as receiver:
         db, config = stored_world(tmp_path, classifier, notify_toml(receiver.url, settle=60))
@@ -225,18 +229,40 @@ def test_state_survives_a_restart_and_is_rebuilt_when_the_detector_settings_chan
         moment = advance(again, sender, moment, moment + pd.Timedelta("15min"))
         assert [c.json["event"] for c in receiver.on("/hook")] == ["opened", "confirmed"]
 
+        # A state that cannot be unpickled (damaged, or written by classes since moved) is
+        # rebuilt with one log line; watch carries on and tells nobody anything twice.
+        first_params = pickle.loads(state["state"]).get_params()
+        save_detector_state(db, "chatgpt", state["fingerprint"], state["settled_until"], b"\x80\x04not a pickle")
+        damaged = Watcher(tmp_path / "watch.db", config, classifier)
+        with caplog.at_level("INFO", logger="earshot.watch"):
+            moment = advance(damaged, sender, moment, moment + pd.Timedelta("10min"))
+        assert caplog.text.count("stored detector state unreadable (UnpicklingError") == 1, caplog.text
+        assert pickle.loads(load_detector_state(db, "chatgpt")["state"]).get_params() == first_params
+        assert [c.json["event"] for c in receiver.on("/hook")] == ["opened", "confirmed"]
+        caplog.clear()
+
         # New settings: the state is rebuilt from the stored posts; the open episode stays the same one.
         changed = dataclasses.replace(config, detector={**config.detector, "threshold": 6.0})
         rebuilt = Watcher(tmp_path / "watch.db", changed, classifier)
         with caplog.at_level("INFO", logger="earshot.watch"):
             advance(rebuilt, sender, moment, BURST + pd.Timedelta("4h"))
-        assert "detector settings changed" in caplog.text
+        assert "detector settings or library versions changed" in caplog.text
         assert load_detector_state(db, "chatgpt")["fingerprint"] == rebuilt.fingerprint("chatgpt")
     assert [c.json["event"] for c in receiver.on("/hook")] == ["opened", "confirmed", "resolved"]
     # What watch worked out bucket by bucket is what a refit of everything finds.
     (episode,) = load_watch_episodes(db)
     _, found = detect(db, config, "chatgpt")
     assert pd.Timestamp(episode["first_bucket"]) == found["first_bucket"].iloc[0]
+
+
+def test_the_state_fingerprint_follows_the_libraries_the_pickle_depends_on(tmp_path, classifier, monkeypatch):
+    from earshot.roof import watch
+
+    config = live_config("http://127.0.0.1:9")
+    before = Watcher(tmp_path / "watch.db", config, classifier).fingerprint("chatgpt")
+    assert {"python", "numpy", "pandas", "scikit-learn", "scipy", "earshot"} <= set(watch.STATE_LIBRARIES)
+    monkeypatch.setitem(watch.STATE_LIBRARIES, "pandas", "99.0.0")
+    assert Watcher(tmp_path / "watch.db", config, classifier).fingerprint("chatgpt") != before
 
 
 def test_a_failing_channel_is_retried_and_named_and_its_secret_never_shows(tmp_path, classifier, monkeypatch, caplog):
@@ -348,6 +374,7 @@ def wait_for(what, condition, seconds=90.0, process=None):
     pytest.fail(f"no {what} within {seconds:.0f} s")
 
 
+@pytest.mark.slow
 def test_live_watch_alerts_once_through_sigkill_and_restarts_and_stops_cleanly(tmp_path, classifier, monkeypatch):
     import collections
     import signal

@@ -10,13 +10,13 @@ from __future__ import annotations
 import functools
 import json
 import os
-import sqlite3
 import sys
 import time
 from pathlib import Path
 
 import click
 
+from dashboard.pages import pages_help
 from earshot import __version__
 from earshot.config import ConfigError, default_db_path, load_config
 
@@ -147,8 +147,8 @@ def _open_existing(db_path):
 
 def _classifier(rules: bool = False):
     """The complaint filter every command that stores or judges posts hands on."""
-    from detector import RuleComplaintFilter
-    from earshot.classifier import default_classifier
+    from earshot.complaints import RuleComplaintFilter
+    from earshot.complaints.trained import default_classifier
 
     return RuleComplaintFilter() if rules else default_classifier()
 
@@ -351,9 +351,9 @@ def prune(db_path, before, alerts, official):
       $ earshot prune --db data/demo.db --before 2024-01-01
       deleted 7,413 posts made before 2024-01-01T00:00:00+00:00
     """
-    from earshot.report import counted
     from earshot.store import prune as prune_rows
     from earshot.timeutil import utc_iso
+    from earshot.words import counted
 
     gone = prune_rows(_open_existing(db_path), before, alerts=alerts, official=official)
     names = {"posts": "post", "alerts": "alert episode", "incident_updates": "official update"}
@@ -377,13 +377,14 @@ def backup(db_path, path):
       backed up data/demo.db to /tmp/bk.db (8.6 MB, integrity ok)
     """
     from earshot.store import backup as backup_db
+    from earshot.store import integrity
 
     source = _existing(db_path)
     try:
         target = backup_db(source, path)
     except FileExistsError as error:
         raise click.ClickException(str(error)) from None
-    check = sqlite3.connect(target).execute("PRAGMA integrity_check").fetchone()[0]
+    check = integrity(target)
     size = target.stat().st_size / 1e6
     click.echo(f"backed up {source} to {target} ({size:.1f} MB, integrity {check})")
     if check != "ok":
@@ -576,7 +577,7 @@ def classify(rules, service, reclassify, db_path, config_path):
     config's [[services]]; default: the first). Another service's outage is
     not a complaint about this one.
 
-    The classifier is trained from data/labels on first use (a few seconds)
+    The classifier is trained from earshot/data/labels on first use (a few seconds)
     and cached; later runs load it.
 
     \b
@@ -625,7 +626,7 @@ def classify(rules, service, reclassify, db_path, config_path):
 def _print_verdicts(classifier, texts: list[str], view) -> None:
     if not texts:
         return
-    from detector.rules import verdict_records
+    from earshot.complaints.rules import verdict_records
 
     for text, record in zip(texts, verdict_records(classifier.verdicts(texts, view)), strict=True):
         click.echo(json.dumps({**record, "text": text}, ensure_ascii=False))
@@ -738,9 +739,10 @@ def status(db_path, config_path, as_json):
     """
     import pandas as pd
 
-    from earshot.report import ago, iso, service_state, watch_state
+    from earshot.report import iso, service_state, watch_state
     from earshot.store import collector_states, load_heartbeat, load_watch_episodes, outbox_backlog, post_span
     from earshot.timeutil import utc_now
+    from earshot.words import ago
 
     db = _open_existing(db_path)
     config = _config(config_path)
@@ -852,31 +854,26 @@ def notify(config_path, send_test_message):
         sys.exit(1)
 
 
-@cli.command()
+DASHBOARD_HELP = f"""Serve the dashboard (headless) on --port for the database at --db.
+
+\b
+{pages_help()}
+
+\b
+The address holds the view, so it can be shared:
+  http://localhost:8501/?page=history&from=2023-11-01&to=2023-11-30
+  http://localhost:8501/?page=now&at=2023-11-08T14:00:00Z   (replay a moment)
+
+While a collector is storing fetches, Now and Sources refresh every
+[dashboard] refresh_seconds (30 by default).
+"""
+
+
+@cli.command(help=DASHBOARD_HELP)
 @db_option()
 @config_option
 @port_option
 def dashboard(db_path, config_path, port):
-    """Serve the dashboard (headless) on --port for the database at --db.
-
-    \b
-    Four pages:
-      Now       the detector's verdict beside the provider's status, the last
-                24 hours against the baseline, problem types, the latest posts
-      History   every alert episode and official incident of a range, with
-                lead times; click a row for that incident's chart
-      Tuning    sliders for the detector's settings, re-scored as they move;
-                a button writes them into a config file
-      Sources   last fetch, last error, posts/hour and backfill of each source
-
-    \b
-    The address holds the view, so it can be shared:
-      http://localhost:8501/?page=history&from=2023-11-01&to=2023-11-30
-      http://localhost:8501/?page=now&at=2023-11-08T14:00:00Z   (replay a moment)
-
-    While a collector is storing fetches, Now and Sources refresh every
-    [dashboard] refresh_seconds (30 by default).
-    """
     _serve(_existing(db_path), config_path, port)
 
 

@@ -4,7 +4,7 @@ The official side is real: every incident of the configured services'
 providers from the bundled timelines (OpenAI and Anthropic with
 ``earshot/llms.toml``, the demo's configuration). The public side is
 simulated, because no machine here can fetch years of posts: for each
-incident of ``data/demo/incidents.toml`` whose service is configured, the
+incident of ``earshot/data/demo/incidents.toml`` whose service is configured, the
 days around it are one scenario of :func:`detector.simulate.simulate`
 (ordinary chatter with a daily and weekly rhythm on that service's five
 sources) with one outage starting at the incident's real onset (for example
@@ -30,7 +30,7 @@ import pandas as pd
 
 from detector.simulate import simulate
 from earshot.analysis import detect_and_store
-from earshot.classifier import default_classifier
+from earshot.complaints.trained import default_classifier
 from earshot.config import DEMO_INCIDENTS, Config, default_config_path, load_config
 from earshot.store import open_db, set_meta, store_incident_updates
 from earshot.timelines import read_official_timelines

@@ -20,7 +20,7 @@ import sqlite_utils
 
 from detector.simulate import START, simulate
 from earshot.analysis import detect_and_store
-from earshot.classifier import default_classifier
+from earshot.complaints.trained import default_classifier
 from earshot.config import Config, load_config
 from earshot.ingest import ingest
 from earshot.store import open_db, set_meta, store_incident_updates

@@ -28,16 +28,20 @@ import json
 import logging
 import os
 import pickle
+import platform
 import queue
 import socket
 import threading
 import time
 from dataclasses import asdict
+from importlib import metadata
 
 import pandas as pd
 
 from collectors.collect import Fetched, asked_to_wait, fetch_source, store_fetched
 from collectors.http import HttpClient
+from detector import RollingBaselineDetector
+from earshot import __version__
 from earshot.aggregates import source_days
 from earshot.analysis import detector_from_config, service_counts, service_incidents, service_sources, without_gaps
 from earshot.config import Config
@@ -73,6 +77,11 @@ from earshot.timeutil import utc_now
 log = logging.getLogger("earshot.watch")
 # State format: bump when what is pickled changes shape.
 STATE_VERSION = 3
+STATE_LIBRARIES = {
+    "python": platform.python_version(),
+    "earshot": __version__,
+    **{name: metadata.version(name) for name in ("numpy", "pandas", "scikit-learn", "scipy")},
+}
 # Detection runs at least this often with nothing new, for reminders, acknowledgments and settling.
 DETECT_EVERY = pd.Timedelta("30s")
 HEARTBEAT_EVERY = 5.0
@@ -204,6 +213,9 @@ class Watcher:
         """What the persisted state depends on: when it changes, the state is rebuilt."""
         facts = {
             "version": STATE_VERSION,
+            # A pickle is only as good as the code that wrote it: an upgrade of any of
+            # these rebuilds the state instead of unpickling it into different classes.
+            "libraries": STATE_LIBRARIES,
             "detector": detector_from_config(self.config).get_params(),
             "counts": asdict(self.config.counts),
             "sources": service_sources(self.config, service),
@@ -244,8 +256,8 @@ class Watcher:
         state moved (and must be stored)."""
         stored = load_detector_state(self.db, service)
         fingerprint = self.fingerprint(service)
-        if stored is not None and stored["fingerprint"] == fingerprint:
-            detector = pickle.loads(stored["state"])
+        detector = _unpickled(service, stored["state"]) if stored and stored["fingerprint"] == fingerprint else None
+        if detector is not None:
             since = pd.Timestamp(stored["settled_until"])
             if settled <= since:
                 return detector, since, pd.DataFrame(), {}, False
@@ -255,8 +267,10 @@ class Watcher:
         detector = detector_from_config(self.config)
         span = post_span(self.db, service)
         previous = pd.Timestamp(stored["settled_until"]) if stored is not None else None
-        if stored is not None:
-            log.info("%s: detector settings changed; rebuilding its state from the stored posts", service)
+        if stored is not None and stored["fingerprint"] != fingerprint:
+            log.info(
+                "%s: detector settings or library versions changed; rebuilding its state from the stored posts", service
+            )
         if span is None or span[0].floor(self.step) >= settled:
             return detector, previous or settled, pd.DataFrame(), {}, True
         # Only what the state at `settled` depends on (twice over): a year of
@@ -452,6 +466,30 @@ class Watcher:
         upcoming = [due for name, due in self.next_due.items() if name not in self.in_flight]
         seconds = min(((due - now).total_seconds() for due in upcoming), default=1.0)
         return min(max(seconds, 0.05), 1.0)
+
+
+def _unpickled(service: str, state: bytes) -> RollingBaselineDetector | None:
+    """The stored detector, or None (said once in the log) when it cannot be
+    loaded: a damaged row, or classes that moved since it was written. The
+    caller then rebuilds it from the stored posts; watch never dies of it."""
+    try:
+        detector = pickle.loads(state)
+    except Exception as error:  # whatever unpickling raises, the posts are still there
+        log.warning(
+            "%s: stored detector state unreadable (%s: %s); rebuilding it from the stored posts",
+            service,
+            type(error).__name__,
+            error,
+        )
+        return None
+    if not isinstance(detector, RollingBaselineDetector):
+        log.warning(
+            "%s: stored detector state is a %s, not a detector; rebuilding it from the stored posts",
+            service,
+            type(detector).__name__,
+        )
+        return None
+    return detector
 
 
 def _heard(counts: pd.DataFrame) -> dict[pd.Timestamp, list[str]]:

@@ -10,7 +10,7 @@ import tomlkit
 
 from collectors.collect import collect_all
 from collectors.http import HttpClient
-from detector import RuleComplaintFilter
+from earshot.complaints import RuleComplaintFilter
 from earshot.config import parse_config
 from earshot.store import get_state, load_posts, open_db
 from tests.conftest import SCIKIT_LEARN, imported_modules
@@ -75,6 +75,7 @@ def faulty_raw(server: FaultServer) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_a_pass_over_every_broken_source_is_bounded_names_each_and_stores_the_healthy(faults, tmp_path):
     config = faulty_config(faults)
     db = open_db(tmp_path / "faults.db")
@@ -110,6 +111,7 @@ def test_a_pass_over_every_broken_source_is_bounded_names_each_and_stores_the_he
     assert (posts["source"] == "healthy").sum() == 4
 
 
+@pytest.mark.slow
 def test_a_long_retry_after_is_honoured_on_the_next_pass_without_asking(faults, tmp_path):
     config = faulty_config(faults)
     db = open_db(tmp_path / "faults.db")
@@ -128,6 +130,7 @@ def test_a_long_retry_after_is_honoured_on_the_next_pass_without_asking(faults, 
     assert again["healthy"] == "healthy: 0 new posts, 4 duplicates skipped"
 
 
+@pytest.mark.slow
 def test_the_collect_command_names_every_broken_source_and_never_loads_scikit_learn(faults, tmp_path, classifier):
     # `classifier` has cached the session's scorer, as any earlier run would have.
     config = tmp_path / "faults.toml"
@@ -141,5 +144,5 @@ def test_the_collect_command_names_every_broken_source_and_never_loads_scikit_le
     assert lines["huge"].endswith("passed the 20 MB cap; stopped reading")
     # Judging posts takes numpy and the cached scorer; scikit-learn and SciPy would add about 90 MB.
     imported = imported_modules(ran.stderr)
-    assert {"httpx", "feedparser", "detector.scorer"} <= imported
+    assert {"httpx", "feedparser", "earshot.complaints.scorer"} <= imported
     assert not {m for m in imported if m.split(".")[0] in SCIKIT_LEARN}

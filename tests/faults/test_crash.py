@@ -19,6 +19,9 @@ import pytest
 from tests.conftest import EARSHOT
 from tests.emulator import START, Emulator, config_toml, make_corpus, only_sources, serve
 
+# Left out of the quick loop (`-m "not slow"`); CI runs it.
+pytestmark = pytest.mark.slow
+
 KILLS = 3
 POST_COLUMNS = "source, post_id, created_at, author_hash, title, text, url, service, is_complaint, problem"
 

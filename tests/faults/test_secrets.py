@@ -6,6 +6,8 @@ the same way in ``tests/test_watch.py``'s live watch test.)
 
 import subprocess
 
+import pytest
+
 from tests.conftest import EARSHOT
 from tests.emulator import Emulator, config_toml, make_corpus, only_sources, serve
 
@@ -17,6 +19,7 @@ WRONG = {
 }
 
 
+@pytest.mark.slow
 def test_refused_credentials_are_named_and_never_printed_or_stored(tmp_path, classifier, monkeypatch):
     for name, value in WRONG.items():
         monkeypatch.setenv(name, value)

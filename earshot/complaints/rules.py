@@ -5,8 +5,8 @@ chatgpt down?", "API returning 502s", "at capacity again"); a post that merely
 mentions the service, talks about a past outage, or about another service's
 outage, is not. Each complaint gets a problem type from :data:`PROBLEM_TYPES`.
 
-Every filter (these rules, :class:`~detector.complaints.ComplaintClassifier`
-and its numpy twin :class:`~detector.scorer.ComplaintScorer`) answers in the
+Every filter (these rules, :class:`~earshot.complaints.model.ComplaintClassifier`
+and its numpy twin :class:`~earshot.complaints.scorer.ComplaintScorer`) answers in the
 same three ways:
 
 - ``predict(texts)``: one label per text, ``"none"`` or a problem type
@@ -16,7 +16,7 @@ same three ways:
 - ``classify(text)``: the same for one text, as a dict.
 
 Each answers for one service: texts are read through a
-:class:`~detector.services.ServiceView` (``verdicts(texts, view)``; default:
+:class:`~earshot.complaints.services.ServiceView` (``verdicts(texts, view)``; default:
 ChatGPT's), which writes the service's names as ``svcname`` and other
 services' as ``othersvc``, so the rules and the model judge what is said
 about *that* service.
@@ -137,7 +137,7 @@ class RuleComplaintFilter(ComplaintFilter):
 
     def label(self, text: str) -> str:
         """``"none"`` or the first problem type whose pattern matches a text
-        already read through a :class:`~detector.services.ServiceView`."""
+        already read through a :class:`~earshot.complaints.services.ServiceView`."""
         hits = _RULES.hits(text)
         if not hits[_PAST]:
             for problem, hit in zip(PROBLEM_PATTERNS, hits, strict=False):

@@ -1,14 +1,14 @@
 """The complaint classifier earshot uses: trained from the bundled labels on
 first use, then cached.
 
-The labelled corpus lives in ``data/labels/`` as tab-separated files with a
+The labelled corpus lives in ``earshot/data/labels/`` as tab-separated files with a
 ``label`` and a ``text`` column (and a ``service`` column where the posts
 are about services other than ChatGPT), named ``<style>.<language>.tsv``:
 ``train/`` is what the classifier learns from, ``heldout/`` is written
 separately and only ever used to measure it.
 
 Each post is read as a report about its own service (its names masked, see
-:mod:`detector.services`), and each complaint once more as read for another
+:mod:`earshot.complaints.services`), and each complaint once more as read for another
 service, where it is someone else's outage: so the model learns what a
 complaint looks like, not which name it carries.
 
@@ -18,7 +18,7 @@ second or two) and saves it under the cache folder
 ``~/.cache/earshot``), in a file named after the scikit-learn version and a
 digest of the corpus, the model's parameters and the classifier's code: a new
 scikit-learn, an edited corpus or a changed model each train afresh. Beside
-it goes the model's :class:`~detector.scorer.ComplaintScorer` (``.npz``),
+it goes the model's :class:`~earshot.complaints.scorer.ComplaintScorer` (``.npz``),
 which is what collecting, backfill and ``classify`` judge posts with: once it
 is cached, they never import scikit-learn, which saves each process about
 90 MB and a second (this module imports scikit-learn only to train or load
@@ -45,19 +45,17 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-import detector
-from detector.rules import NOT_A_COMPLAINT, RuleComplaintFilter
-from detector.scorer import ComplaintScorer
-from detector.services import SELF, ServiceView
-
-from .config import LABELS_DIR
+from ..config import LABELS_DIR
+from .rules import NOT_A_COMPLAINT, RuleComplaintFilter
+from .scorer import ComplaintScorer
+from .services import SELF, ServiceView
 
 if TYPE_CHECKING:
-    from detector.complaints import ComplaintClassifier
+    from .model import ComplaintClassifier
 
 # The code a cached model depends on: its rules are read at predict time, so a
 # model fitted with other rules (or counted n-grams) must not be reused.
-MODEL_CODE = ("complaints", "grams", "ngrams", "patterns", "rules", "scorer", "services")
+MODEL_CODE = ("model", "grams", "ngrams", "patterns", "rules", "scorer", "services")
 
 DEFAULT_SERVICE = "chatgpt"
 
@@ -127,7 +125,7 @@ def _digest(folder: Path) -> hashlib._Hash:
     """A digest of the classifier's code and of ``folder``'s training split."""
     digest = hashlib.sha256()
     for module in MODEL_CODE:
-        digest.update(Path(detector.__file__).with_name(f"{module}.py").read_bytes())
+        digest.update(Path(__file__).with_name(f"{module}.py").read_bytes())
     digest.update(Path(__file__).read_bytes())
     for path in sorted((Path(folder) / "train").glob("*.tsv")):
         digest.update(path.name.encode())
@@ -160,7 +158,7 @@ def scorer_path(folder: Path = LABELS_DIR, cache: Path | None = None) -> Path:
 
 def train_classifier(folder: Path = LABELS_DIR, **params) -> ComplaintClassifier:
     """A classifier fitted on the training split of ``folder``."""
-    from detector.complaints import ComplaintClassifier
+    from .model import ComplaintClassifier
 
     frame = training_frame(load_labels("train", folder))
     return ComplaintClassifier(**params).fit(frame["text"].tolist(), frame["label"].tolist())
@@ -170,7 +168,7 @@ def load_classifier(folder: Path = LABELS_DIR, cache: Path | None = None) -> Com
     """The cached classifier for this corpus and scikit-learn, training it if needed."""
     import joblib
 
-    from detector.complaints import ComplaintClassifier
+    from .model import ComplaintClassifier
 
     path = model_path(ComplaintClassifier(), folder, cache)
     if path.exists():

@@ -1,10 +1,10 @@
 """Which posts report a problem, learned: a classifier over n-grams and the rules.
 
-:class:`ComplaintClassifier` answers as every filter of :mod:`detector.rules`
+:class:`ComplaintClassifier` answers as every filter of :mod:`earshot.complaints.rules`
 does (``predict``, ``verdicts``, ``classify``), for one service at a time. It
-learns from labelled posts (earshot trains it from ``data/labels``; see
-:mod:`earshot.classifier`), and :meth:`ComplaintClassifier.scorer` hands its
-learned weights to a :class:`~detector.scorer.ComplaintScorer`, which judges
+learns from labelled posts (earshot trains it from ``earshot/data/labels``; see
+:mod:`earshot.complaints.trained`), and :meth:`ComplaintClassifier.scorer` hands its
+learned weights to a :class:`~earshot.complaints.scorer.ComplaintScorer`, which judges
 the same way with numpy alone:
 
 >>> texts = ["is chatgpt down?", "chatgpt down for anyone else?", "API returning 502s",
@@ -121,7 +121,7 @@ class ComplaintClassifier(ComplaintFilter, ClassifierMixin, BaseEstimator):
     def fit(self, texts, labels):
         """Learn from ``texts`` and their ``labels`` (``"none"`` or a problem
         type), read as reports about ChatGPT; texts already read through
-        another service's view (see :mod:`earshot.classifier`) are left as they are."""
+        another service's view (see :mod:`earshot.complaints.trained`) are left as they are."""
         labels = np.asarray(labels, dtype=object)
         unknown = set(labels) - set(LABELS)
         if unknown:
@@ -174,7 +174,7 @@ class ComplaintClassifier(ComplaintFilter, ClassifierMixin, BaseEstimator):
         return verdicts["problem"].where(verdicts["complaint"], NOT_A_COMPLAINT).to_numpy(dtype=object)
 
     def scorer(self) -> ComplaintScorer:
-        """The fitted weights as a :class:`~detector.scorer.ComplaintScorer`:
+        """The fitted weights as a :class:`~earshot.complaints.scorer.ComplaintScorer`:
         the same verdicts, judged with numpy alone."""
         union, regression = self.pipeline_.steps[0][1], self.pipeline_.steps[-1][1]
         parts = dict(union.transformer_list)

@@ -4,7 +4,7 @@ scikit-learn's ``CountVectorizer`` builds every n-gram of every text as a
 Python string and looks each up in a dict: about 300 µs for a 250-character
 post's character n-grams, most of what classifying it cost. These counters
 give the same kind of features with the per-character work done by numpy on
-all texts together (:mod:`detector.grams`). Feed the counts to
+all texts together (:mod:`earshot.complaints.grams`). Feed the counts to
 ``TfidfTransformer`` for TF-IDF weights.
 
 >>> chars = CharNgramCounts(ngram_range=(2, 3)).fit(["go down", "down"])
@@ -33,7 +33,7 @@ class _NgramCounts(TransformerMixin, BaseEstimator):
     """What both counters share: n-gram keys per text in, a vocabulary of the
     keys seen in at least ``min_df`` texts, and a sparse count matrix out."""
 
-    # What each counter counts and names: a pair of functions of detector.grams.
+    # What each counter counts and names: a pair of functions of earshot.complaints.grams.
     _count = _name = None
 
     def _grams(self, texts: list[str]) -> _g.Grams:

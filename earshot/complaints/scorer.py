@@ -1,15 +1,15 @@
 """A fitted complaint classifier's weights, judging posts with numpy alone.
 
-:class:`~detector.complaints.ComplaintClassifier` is a scikit-learn pipeline,
+:class:`~earshot.complaints.model.ComplaintClassifier` is a scikit-learn pipeline,
 and importing scikit-learn (with SciPy) costs a process about 90 MB and a
 second before a single post is read. Judging a post needs none of it: count
 its n-grams, weight them by TF-IDF, add the rules, and take a softmax of the
 logistic regression's scores. :class:`ComplaintScorer` does exactly that from
 the classifier's learned arrays, and gives the same verdicts (see
 ``tests/test_classifier.py``), so ``earshot collect`` runs without loading
-scikit-learn once a scorer is cached (:func:`earshot.classifier.default_classifier`).
+scikit-learn once a scorer is cached (:func:`earshot.complaints.trained.default_classifier`).
 
->>> from detector.complaints import ComplaintClassifier
+>>> from earshot.complaints.model import ComplaintClassifier
 >>> model = ComplaintClassifier().fit(["chatgpt is down", "is it down?", "I love chatgpt", "it wrote a poem"],
 ...                                   ["down", "down", "none", "none"])
 >>> texts = ["chatgpt down?", "a poem by chatgpt"]
@@ -42,7 +42,7 @@ class ComplaintScorer(ComplaintFilter):
     Parameters
     ----------
     word_range, char_range : n-gram ranges, as the classifier counted them.
-    word_keys, char_keys : the sorted n-gram keys of each vocabulary (:mod:`detector.grams`).
+    word_keys, char_keys : the sorted n-gram keys of each vocabulary (:mod:`earshot.complaints.grams`).
     word_idf, char_idf : each vocabulary column's inverse document frequency.
     rule_weight : value of a matching rule's feature.
     coef, intercept : the logistic regression's weights, one row per class

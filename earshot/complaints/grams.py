@@ -3,8 +3,8 @@
 Character n-grams are hashed (64 bits) from the text's code points, words
 once each and paired into bigrams by their hashes; a vocabulary of keys is
 looked up through an array hash table, and (text, column) pairs are counted
-by one sort. :mod:`detector.ngrams` wraps these as scikit-learn transformers
-for training; :mod:`detector.scorer` uses them directly, so classifying needs
+by one sort. :mod:`earshot.complaints.ngrams` wraps these as scikit-learn transformers
+for training; :mod:`earshot.complaints.scorer` uses them directly, so classifying needs
 numpy alone.
 
 >>> keys = lambda texts: texts_and_keys(char_grams(texts, (2, 3)))[1]
