@@ -71,6 +71,6 @@ def watch_banner(view: View) -> None:
     text = line.removeprefix("watch: ")
     show = {"running": st.success, "stale": st.error, "stopped": st.info}[state]
     show(f"earshot watch is {text}" if state == "running" else f"earshot watch: {text}", icon=":material/radar:")
-    for channel in outbox_backlog(view.db) if view.db["deliveries"].exists() else []:
+    for channel in outbox_backlog(view.db):
         error = f" (last error: {channel['last_error']})" if channel["last_error"] else ""
         st.warning(f"{channel['pending']} notification(s) waiting for {channel['notifier']!r}{error}.")

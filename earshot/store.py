@@ -761,7 +761,10 @@ def load_events(db: sqlite_utils.Database, notifier: str | None = None) -> list[
 
 
 def outbox_backlog(db: sqlite_utils.Database) -> list[dict]:
-    """Per notifier: deliveries still pending, the oldest one's event time, and the last error."""
+    """Per notifier: deliveries still pending, the oldest one's event time, and
+    the last error (none where watch never ran on the database)."""
+    if not db["deliveries"].exists():
+        return []
     rows = db.execute(
         "SELECT d.notifier, count(*), min(e.created_at), max(d.attempts),"
         " (SELECT last_error FROM deliveries x WHERE x.notifier = d.notifier AND x.status = 'pending'"
@@ -770,6 +773,11 @@ def outbox_backlog(db: sqlite_utils.Database) -> list[dict]:
     ).fetchall()
     columns = ["notifier", "pending", "oldest", "attempts", "last_error"]
     return [dict(zip(columns, row, strict=True)) for row in rows]
+
+
+def count_posts(db: sqlite_utils.Database) -> int:
+    """How many posts are stored."""
+    return db["posts"].count if db["posts"].exists() else 0
 
 
 def count_complaints(db: sqlite_utils.Database, service: str, since, until) -> int:

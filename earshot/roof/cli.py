@@ -602,9 +602,10 @@ def classify(rules, service, reclassify, db_path, config_path):
         from tqdm import tqdm
 
         from earshot.ingest import reclassify_posts
+        from earshot.store import count_posts
 
         db = _open_existing(db_path)
-        with tqdm(total=db["posts"].count, unit=" posts", disable=not sys.stderr.isatty()) as bar:
+        with tqdm(total=count_posts(db), unit=" posts", disable=not sys.stderr.isatty()) as bar:
             changed, total = reclassify_posts(db, config, classifier, progress=bar.update)
         click.echo(f"{total:,} posts classified again, {changed:,} changed")
         return
