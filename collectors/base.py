@@ -81,6 +81,8 @@ class Batch:
     state: dict = field(default_factory=dict)
     not_modified: bool = False
     warning: str | None = None
+    # Posts their authors deleted (ids, as stored): their text is removed.
+    deleted: list = field(default_factory=list)
 
 
 class Reader:

@@ -23,7 +23,7 @@ import sqlite_utils
 
 from earshot.config import Config, Source
 from earshot.ingest import ingest
-from earshot.store import get_state, save_state
+from earshot.store import forget_posts, get_state, save_state
 from earshot.timeutil import now_iso
 from earshot.words import counted
 
@@ -178,6 +178,8 @@ def store_fetched(db: sqlite_utils.Database, config: Config, fetched: Fetched, c
         try:
             with db.atomic():
                 new, duplicates = ingest(db, config, fetched.source, batch.items, classifier)
+                if batch.deleted:
+                    forget_posts(db, name, batch.deleted)
                 if batch.state:
                     save_state(db, name, **batch.state)
             report = SourceReport(name, new=new, duplicates=duplicates, what=fetched.what, warning=batch.warning)

@@ -291,12 +291,38 @@ class Config:
 
     def service_for(self, source: Source, text: str) -> str | None:
         """The service a post belongs to: the source's own, else the first one it mentions."""
-        if source.service:
-            return source.service
-        for service in self.services:
-            if service.mentioned_in(text):
-                return service.name
-        return None
+        return source.service or self.mentioned_service(text)
+
+    def mentioned_service(self, text: str) -> str | None:
+        """The first configured service (in config order) whose terms occur in
+        ``text``, case-insensitive; None when it names none. One pass over the
+        text whatever the number of services and terms (an Aho-Corasick
+        automaton of every term), since a stream source asks this of every post
+        anyone makes.
+
+        >>> config = load_config(default_config_path().parent / "llms.toml")
+        >>> config.mentioned_service("Claude and ChatGPT both down?"), config.mentioned_service("lunch")
+        ('chatgpt', None)
+        """
+        if self._term_finder is None:
+            return None
+        lowered = text.lower()
+        found = [rank for _, rank in self._term_finder.iter(lowered)]
+        return self.services[min(found)].name if found else None
+
+    @functools.cached_property
+    def _term_finder(self):
+        import ahocorasick
+
+        finder = ahocorasick.Automaton()
+        for rank, service in reversed(list(enumerate(self.services))):  # the first service's rank wins a shared term
+            for term in service.terms:
+                if term:
+                    finder.add_word(term.lower(), rank)
+        if not len(finder):
+            return None
+        finder.make_automaton()
+        return finder
 
     def provider_of(self, service: str) -> str | None:
         return self.service(service).provider

@@ -6,8 +6,8 @@ readers (``collectors/``) take their name, rate, home and whether they can
 backfill from here, and the dashboard tells official updates from posts by
 it. Adding a kind is one entry here and one reader class.
 
->>> KINDS["mastodon"].poll_seconds, KINDS["rss"].backfill, KINDS["statuspage"].official
-(120, False, True)
+>>> KINDS["mastodon"].poll_seconds, KINDS["rss"].backfill, KINDS["statuspage"].official, KINDS["jetstream"].streams
+(120, False, True, True)
 >>> [kind.name for kind in KINDS.values() if kind.default_base_url is None]
 ['rss', 'discourse', 'statuspage']
 """
@@ -32,6 +32,8 @@ class Kind:
     official: bool = False
     # Whether its history can be read back in time (`earshot backfill`).
     backfill: bool = True
+    # Whether it is a live stream (one long-lived connection in watch) rather than polled.
+    streams: bool = False
     # Per-kind config keys, beside name, kind, url, base_url, service, query, provider.
     options: tuple[str, ...] = ()
 
@@ -71,6 +73,16 @@ KINDS: dict[str, Kind] = {
             options=("public_url",),
         ),
         Kind(
+            "jetstream",
+            "Bluesky's public firehose of every post (Jetstream, a WebSocket; no account needed)",
+            poll_seconds=60,  # `collect` and `watch --once` catch up from the cursor; watch follows it live
+            min_interval=0.0,
+            default_base_url="wss://jetstream2.us-east.bsky.network/subscribe",
+            backfill=False,
+            streams=True,
+            options=("langs", "stall_seconds"),
+        ),
+        Kind(
             "statuspage",
             "a provider's official status page (Atlassian Statuspage or incident.io)",
             official=True,
@@ -86,7 +98,7 @@ def kind_of(name: str) -> Kind:
     >>> kind_of("gopher")
     Traceback (most recent call last):
     ...
-    KeyError: "unknown kind 'gopher' (known: rss, reddit, hackernews, discourse, mastodon, bluesky, statuspage)"
+    KeyError: "unknown kind 'gopher' (known: rss, reddit, hackernews, discourse, mastodon, bluesky, jetstream, statuspage)"
     """
     try:
         return KINDS[name]

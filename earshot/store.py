@@ -303,6 +303,19 @@ def store_posts(db: sqlite_utils.Database, posts: list[dict]) -> tuple[int, int]
     return _insert_new(db, "posts", rows, ("source", "post_id"))
 
 
+def forget_posts(db: sqlite_utils.Database, source: str, post_ids: list[str]) -> int:
+    """Remove the text (and title) of posts their authors deleted; return how
+    many stored posts lost theirs. The row stays, so counts and episodes made
+    from it do not change; what the person withdrew is no longer kept."""
+    changed = 0
+    for post_id in post_ids:
+        changed += db.execute(
+            "UPDATE posts SET text = '', title = NULL WHERE source = ? AND post_id = ? AND (text != '' OR title IS NOT NULL)",
+            [source, str(post_id)],
+        ).rowcount
+    return changed
+
+
 def store_incident_updates(db: sqlite_utils.Database, updates: list[dict]) -> tuple[int, int]:
     """Insert official updates not yet stored; return ``(new, duplicates)``."""
     rows = []

@@ -23,6 +23,7 @@ A :class:`earshot.notify.Sender` delivers the outbox on its own threads.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import logging
@@ -40,6 +41,7 @@ import pandas as pd
 
 from collectors.collect import Fetched, asked_to_wait, fetch_source, store_fetched
 from collectors.http import HttpClient
+from collectors.readers import reader_for
 from detector import RollingBaselineDetector
 from earshot import __version__
 from earshot.aggregates import source_days
@@ -54,6 +56,7 @@ from earshot.events import (
     reminder_due,
     track,
 )
+from earshot.kinds import KINDS
 from earshot.notify import check_channel
 from earshot.report import iso
 from earshot.store import (
@@ -85,6 +88,11 @@ STATE_LIBRARIES = {
 # Detection runs at least this often with nothing new, for reminders, acknowledgments and settling.
 DETECT_EVERY = pd.Timedelta("30s")
 HEARTBEAT_EVERY = 5.0
+# Batches a stream may have waiting to be stored (each at most half a second of posts): past
+# this the stream waits on its socket, and the server holds what it has not sent.
+STREAM_QUEUE = 64
+# A stream kept waiting this long on a full queue says, once, that it is falling behind.
+BEHIND_AFTER = 5.0
 
 
 class Watcher:
@@ -103,6 +111,12 @@ class Watcher:
         self.db = open_db(db_path, on_upgrade=log.info)  # the first connection: an upgrade is logged
         self.step = pd.Timedelta(config.counts.bucket)
         self.results: queue.Queue[Fetched] = queue.Queue()
+        # What stream sources read, batch by batch; bounded, so memory is too.
+        self.streamed: queue.Queue[Fetched] = queue.Queue(maxsize=STREAM_QUEUE)
+        self.streams = [s for s in config.sources if KINDS[s.kind].streams]
+        self._following: list[threading.Thread] = []
+        # Set whenever a fetch or a stream batch is ready, so the loop sleeps until then.
+        self._arrived = threading.Event()
         self.in_flight: dict[str, pd.Timestamp] = {}
         self.next_due: dict[str, pd.Timestamp] = {}
         self.passes = 0
@@ -122,6 +136,8 @@ class Watcher:
         for source in self.config.sources:
             if source.name in self.in_flight or self.next_due.get(source.name, now) > now:
                 continue
+            if self._following and source in self.streams:
+                continue  # followed live on its own thread
             state = get_state(self.db, source.name)
             waiting = asked_to_wait(state, now.to_pydatetime())
             if waiting is not None:  # its server asked (Retry-After) not to be asked before then
@@ -131,8 +147,8 @@ class Watcher:
             self.in_flight[source.name] = now
             self.next_due[source.name] = now + pd.Timedelta(seconds=self.config.watch.interval_for(source))
             thread = threading.Thread(
-                target=lambda s=source, st=state, d=deadline: self.results.put(
-                    fetch_source(self.config, s, self.client, st, deadline=d)
+                target=lambda s=source, st=state, d=deadline: self._arrive(
+                    self.results, fetch_source(self.config, s, self.client, st, deadline=d)
                 ),
                 name=f"fetch-{source.name}",
                 daemon=True,  # a fetch still running when watch stops must not keep it alive
@@ -141,24 +157,83 @@ class Watcher:
             started.append(source.name)
         return started
 
+    def _arrive(self, into: queue.Queue, fetched: Fetched) -> None:
+        into.put(fetched)
+        self._arrived.set()
+
     def store_results(self, timeout: float = 0.0, wait_all: bool = False) -> list:
-        """Store the fetches that have finished (waiting up to ``timeout`` for
-        the first, or for every fetch in flight with ``wait_all``); return their reports."""
+        """Store the fetches that have finished and the stream batches read,
+        waiting up to ``timeout`` for the first (or, with ``wait_all``, for
+        every fetch in flight); return their reports."""
         reports = []
-        while self.in_flight:
-            try:
-                fetched = self.results.get(timeout=timeout if not reports or wait_all else 0)
-            except queue.Empty:
-                if not wait_all:
-                    break
+        ends = time.monotonic() + timeout
+        while True:
+            self._arrived.clear()  # before draining: whatever arrives after is waited for, not missed
+            for fetched in _drained(self.results) + _drained(self.streamed):
+                self.in_flight.pop(fetched.source.name, None)
+                report = store_fetched(self.db, self.config, fetched, self.classifier)
+                if report.new:
+                    self._dirty = True
+                self._log(report)
+                reports.append(report)
+            if wait_all and self.in_flight:
+                self._arrived.wait(0.1)
                 continue
-            self.in_flight.pop(fetched.source.name, None)
-            report = store_fetched(self.db, self.config, fetched, self.classifier)
-            if report.new:
-                self._dirty = True
-            self._log(report)
-            reports.append(report)
-        return reports
+            left = ends - time.monotonic()
+            if reports or wait_all or left <= 0:
+                return reports
+            self._arrived.wait(left)
+
+    # -- following streams ------------------------------------------------------------
+
+    def follow_streams(self, stop: threading.Event) -> None:
+        """Start one thread per stream source, reading it live from its stored
+        cursor until ``stop`` is set; what they read is stored by :meth:`store_results`."""
+        for source in self.streams:
+            state = get_state(self.db, source.name)
+            cursor = int(state["cursor"]) if state.get("cursor") else None
+            reader = reader_for(source, self.client, self.config)
+            thread = threading.Thread(
+                target=reader.follow,
+                args=(
+                    cursor,
+                    functools.partial(self._deliver, source, stop),
+                    stop,
+                    functools.partial(self._notice, source),
+                ),
+                name=f"stream-{source.name}",
+                daemon=True,
+            )
+            thread.start()
+            self._following.append(thread)
+        if self.streams:
+            log.info("following %s live", ", ".join(s.name for s in self.streams))
+
+    def _deliver(self, source, stop: threading.Event, batch) -> None:
+        fetched = Fetched(source, batch=batch)
+        waited_since = time.monotonic()
+        said = False
+        while not stop.is_set():
+            try:
+                self.streamed.put(fetched, timeout=0.5)
+                self._arrived.set()
+                return
+            except queue.Full:
+                if not said and time.monotonic() - waited_since > BEHIND_AFTER:
+                    log.warning(
+                        "%s: falling behind: storing is slower than the stream; the server holds the rest "
+                        "and the cursor reads it back",
+                        source.name,
+                    )
+                    said = True
+
+    def _notice(self, source, line: str) -> None:
+        """A reconnect, said once: in the log and, as the source's last error, in `earshot status`."""
+        try:
+            self.streamed.put(Fetched(source, error=line), timeout=5)
+            self._arrived.set()
+        except queue.Full:
+            log.warning("%s: %s", source.name, line)
 
     def _log(self, report) -> None:
         """A source's new posts, and its errors when they start, change or end
@@ -446,6 +521,7 @@ class Watcher:
         log.info(
             "watching %d sources for %s", len(self.config.sources), ", ".join(s.name for s in self.config.services)
         )
+        self.follow_streams(stop)
         while not stop.is_set():
             now = self.clock()
             self.start_due(now)
@@ -459,6 +535,9 @@ class Watcher:
                 wake.set()
             self.passes += 1
             self.heartbeat(now)
+        for thread in self._following:
+            thread.join(timeout=5)
+        self.store_results()  # what the streams read before they stopped
         self.heartbeat(self.clock(), force=True, stopped_at=iso(self.clock()))
         log.info("stopped after %d passes", self.passes)
 
@@ -466,6 +545,16 @@ class Watcher:
         upcoming = [due for name, due in self.next_due.items() if name not in self.in_flight]
         seconds = min(((due - now).total_seconds() for due in upcoming), default=1.0)
         return min(max(seconds, 0.05), 1.0)
+
+
+def _drained(into: queue.Queue) -> list:
+    """Everything waiting in ``into`` now, without waiting."""
+    items = []
+    while True:
+        try:
+            items.append(into.get_nowait())
+        except queue.Empty:
+            return items
 
 
 def _unpickled(service: str, state: bytes) -> RollingBaselineDetector | None:

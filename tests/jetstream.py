@@ -1,0 +1,180 @@
+"""A local Jetstream: Bluesky's firehose, as its README documents it, on 127.0.0.1.
+
+Serves JSON text frames in the real event shape (``tests/fixtures/jetstream_events.jsonl``
+are five real ones) over a WebSocket (the ``websockets`` library serves it):
+``/subscribe?wantedCollections=…&cursor=…`` replays the kept events from the
+cursor (unix microseconds) and then tails new ones; without a cursor it tails
+from now. Faults are asked for per connection: close after N frames, a
+malformed frame, an oversized one, a stall.
+
+>>> with JetstreamServer() as server:
+...     server.publish([post_event("did:plc:a", "3k1", "is chatgpt down?", time_us=1)])
+...     server.url.startswith("ws://127.0.0.1:"), len(server.events)
+(True, 1)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import serve
+from websockets.exceptions import ConnectionClosed
+
+FIXTURE = Path(__file__).parent / "fixtures" / "jetstream_events.jsonl"
+POST = "app.bsky.feed.post"
+
+
+def post_event(did: str, rkey: str, text: str, time_us: int | None = None, langs=("en",), operation="create") -> dict:
+    """A post event in Jetstream's shape (a delete carries no record)."""
+    time_us = time_us or time.time_ns() // 1000
+    commit = {"rev": f"r{rkey}", "operation": operation, "collection": POST, "rkey": rkey}
+    if operation != "delete":
+        created = (
+            time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time_us / 1e6)) + f".{time_us % 1_000_000 // 1000:03d}Z"
+        )
+        commit["record"] = {"$type": POST, "createdAt": created, "langs": list(langs), "text": text}
+        commit["cid"] = f"bafy{rkey}"
+    return {"did": did, "time_us": time_us, "kind": "commit", "commit": commit}
+
+
+def fixture_events() -> list[dict]:
+    """The five real events of the fixture (two likes, a post, a follow, a repost)."""
+    return [json.loads(line) for line in FIXTURE.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@dataclass
+class Fault:
+    """What the next connection does wrong: ``close`` after ``after`` frames, send a
+    ``malformed`` or ``oversized`` frame after ``after`` frames, or ``stall`` (send nothing)."""
+
+    kind: str
+    after: int = 0
+
+
+@dataclass
+class JetstreamServer:
+    events: list[dict] = field(default_factory=list)
+    connections: list[dict] = field(default_factory=list)  # each connection's query, as asked
+    frames_sent: int = 0
+
+    def __post_init__(self):
+        self._times: list[int] = []
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+
+    # -- control (any thread) ---------------------------------------------------------
+
+    def publish(self, events: list[dict]) -> None:
+        """Add events (in time order) for replay and for every live connection."""
+        with self._lock:
+            for event in events:
+                at = bisect.bisect_right(self._times, event["time_us"])
+                self._times.insert(at, event["time_us"])
+                self.events.insert(at, event)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._notify)
+
+    def fail_next(self, kind: str, after: int = 0) -> None:
+        self._faults.append(Fault(kind, after))
+
+    # -- serving ------------------------------------------------------------------------
+
+    def _notify(self):
+        self._wake.set()
+        self._wake = asyncio.Event()
+
+    async def _handler(self, ws):
+        with contextlib.suppress(ConnectionClosed):
+            await self._serve(ws)
+
+    async def _serve(self, ws):
+        query = parse_qs(urlsplit(ws.request.path).query)
+        self.connections.append({k: v[-1] for k, v in query.items()})
+        wanted = set(query.get("wantedCollections", []))
+        fault = self._faults.pop(0) if self._faults else None
+        with self._lock:
+            if "cursor" in query:
+                at = bisect.bisect_left(self._times, int(query["cursor"][-1]))
+            else:
+                at = bisect.bisect_right(self._times, time.time_ns() // 1000)
+        sent = 0
+        while True:
+            with self._lock:
+                batch = self.events[at:]
+            if not batch:
+                if ws.close_code is not None:  # the client left, or the server is closing
+                    return
+                wake = self._wake
+                try:
+                    await asyncio.wait_for(wake.wait(), timeout=0.5)
+                except TimeoutError:
+                    pass
+                continue
+            for event in batch:
+                at += 1
+                if wanted and event.get("kind") == "commit" and event["commit"].get("collection") not in wanted:
+                    continue
+                if wanted and event.get("kind") != "commit":
+                    continue
+                if fault is not None and sent >= fault.after:
+                    if fault.kind == "close":
+                        await ws.close(1011, "going away")
+                        return
+                    if fault.kind == "malformed":
+                        await ws.send('{"did": "did:plc:broken", "time_us": ')
+                    elif fault.kind == "oversized":
+                        await ws.send(json.dumps({"pad": "x" * (2 << 20)}))
+                    elif fault.kind == "stall":
+                        while ws.close_code is None:  # silent until the client gives up on it
+                            await asyncio.sleep(0.1)
+                        return
+                    fault = None
+                await ws.send(json.dumps(event, ensure_ascii=False))
+                sent += 1
+                self.frames_sent += 1
+
+    async def _main(self, port: int):
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        async with serve(self._handler, "127.0.0.1", port, max_size=None, compression=None) as server:
+            self.port = server.sockets[0].getsockname()[1]
+            self._ready.set()
+            await self._stop.wait()
+
+    def start(self, port: int = 0) -> JetstreamServer:
+        def run():
+            self._loop = asyncio.new_event_loop()
+            self._loop.run_until_complete(self._main(port))
+
+        self._thread = threading.Thread(target=run, name="jetstream-server", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("the local Jetstream did not start")
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join(timeout=10)
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/subscribe"
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
