@@ -117,10 +117,8 @@ class JetstreamServer:
                 if ws.close_code is not None:  # the client left, or the server is closing
                     return
                 wake = self._wake
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout=0.5)
-                except TimeoutError:
-                    pass
                 continue
             for event in batch:
                 at += 1

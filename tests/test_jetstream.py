@@ -82,7 +82,9 @@ def test_the_real_frames_are_read_as_jetstream_documents_them():
     assert len(posts) == 1, "two likes, a follow and a repost are not posts"
     (post,) = posts
     assert post["post_id"] == "at://did:plc:nutrikdii7qo6xbb52mdlyf2/app.bsky.feed.post/3m64666fhis2e"
-    assert post["text"] == "乗った！" and post["langs"] == ["ja"] and post["created_at"] == "2025-11-21T01:50:04.166Z"
+    assert (
+        post["text"] == "乗った\uff01" and post["langs"] == ["ja"] and post["created_at"] == "2025-11-21T01:50:04.166Z"
+    )
     assert post["url"] == "https://bsky.app/profile/did:plc:nutrikdii7qo6xbb52mdlyf2/post/3m64666fhis2e"
     deleted = read_event(json.dumps(post_event("did:plc:x", "3k", "", time_us=5, operation="delete")), "bsky")
     assert deleted.post is None and deleted.deleted == "at://did:plc:x/app.bsky.feed.post/3k"
