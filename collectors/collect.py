@@ -23,6 +23,7 @@ import sqlite_utils
 
 from earshot.config import Config, Source
 from earshot.ingest import ingest
+from earshot.kinds import KINDS
 from earshot.store import forget_posts, get_state, save_state
 from earshot.timeutil import now_iso
 from earshot.words import counted
@@ -77,16 +78,21 @@ FETCH_THREADS = 16  # waiting on servers costs a thread, not a core
 
 
 def collect_all(
-    db: sqlite_utils.Database, config: Config, client: HttpClient, classifier, sources=None
+    db: sqlite_utils.Database, config: Config, client: HttpClient, classifier, sources=None, since=None
 ) -> list[SourceReport]:
     """Collect every source in ``config`` (or only those named in ``sources``),
     judging posts with ``classifier``; one report per source, in config order.
 
     A source whose server asked, by a Retry-After longer than the fetch's
     deadline, not to be asked before some moment is not asked until then.
+    A stream source reads from ``since`` (a datetime), when given, instead of its stored cursor.
     """
     chosen = [s for s in config.sources if sources is None or s.name in sources]
     states = {s.name: get_state(db, s.name) for s in chosen}
+    if since is not None:
+        for s in chosen:
+            if KINDS[s.kind].streams:
+                states[s.name] = {**states[s.name], "cursor": str(int(since.timestamp() * 1_000_000))}
     reports = {
         s.name: SourceReport(
             s.name, waiting_until=states[s.name]["retry_at"] if asked_to_wait(states[s.name]) else None

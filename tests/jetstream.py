@@ -176,3 +176,42 @@ class JetstreamServer:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+COMPLAINTS = [
+    "is chatgpt down? nothing loads",
+    "chatgpt keeps failing with network error",
+    "openai api returning 502 on every request",
+    "chatgpt down again?? can't get a single answer",
+    "getting 'something went wrong' from chatgpt for the last few minutes",
+]
+
+
+def complaint_burst(n: int, start_us: int, spacing_us: int, prefix: str = "burst") -> list[dict]:
+    """``n`` complaints about ChatGPT from ``n`` different people, ``spacing_us`` apart."""
+    return [
+        post_event(
+            f"did:plc:{prefix}{i}", f"{prefix}{i}", COMPLAINTS[i % len(COMPLAINTS)], time_us=start_us + i * spacing_us
+        )
+        for i in range(n)
+    ]
+
+
+def store_history(db, config, source_name: str, classifier, days: float = 3.0, seed: int = 1) -> int:
+    """Ordinary chatter of the last ``days`` (the simulator's, worded), stored as
+    ``source_name``'s posts, so the detector has a baseline to hear a burst against."""
+    import pandas as pd
+
+    from earshot.ingest import ingest
+    from tests.live import scenario_posts
+
+    now = pd.Timestamp.now(tz="UTC").floor("5min")
+    posts, _ = scenario_posts(f"chatter:{days}", seed=seed, start=now - pd.Timedelta(days=days))
+    posts = posts[(posts["source"] == "reddit-chatgpt") & (posts["created_at"] < now - pd.Timedelta("5min"))]
+    source = next(s for s in config.sources if s.name == source_name)
+    rows = [
+        {"source": source_name, "post_id": f"past-{i}", "author": a, "created_at": t.isoformat(), "text": x}
+        for i, a, t, x in zip(posts.index, posts["author"], posts["created_at"], posts["text"], strict=True)
+    ]
+    new, _ = ingest(db, config, source, rows, classifier)
+    return new

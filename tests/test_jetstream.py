@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import threading
 import time
+import tomllib
+from dataclasses import replace
 
 import pytest
 
 from collectors.http import HttpClient
 from collectors.jetstream import Jetstream, read_event
-from earshot.config import parse_config
+from earshot.config import load_config, parse_config
 from earshot.store import get_state, load_posts, open_db
 from tests.conftest import earshot
 from tests.jetstream import FIXTURE, JetstreamServer, fixture_events, post_event
@@ -190,3 +192,113 @@ def test_collect_names_a_stream_it_cannot_reach(tmp_path):
         "bsky-stream: error: could not connect to ws://127.0.0.1:9/subscribe: "
         "the connection was refused (nothing listens there)"
     )
+
+
+@pytest.mark.slow
+def test_watch_follows_the_stream_and_opens_an_episode_seconds_after_a_burst(stream, tmp_path, classifier, caplog):
+    import pandas as pd
+
+    from earshot.roof.watch import Watcher
+    from earshot.store import load_events, load_watch_episodes
+    from tests.jetstream import complaint_burst, store_history
+
+    config = parse_config(tomllib.loads(CONFIG.format(url=stream.url)), "watch.toml")
+    config = replace(config, detector=dict(load_config().detector))
+    db = open_db(tmp_path / "w.db")
+    assert store_history(db, config, "bsky-stream", classifier) > 500
+    watcher = Watcher(tmp_path / "w.db", config, classifier)
+    stop = threading.Event()
+    with caplog.at_level("INFO", logger="earshot.watch"):
+        thread = threading.Thread(target=watcher.run, args=(stop,), daemon=True)
+        thread.start()
+        time.sleep(3)  # the first pass builds the detector's state from the stored history
+        assert load_events(db) == []
+        first = time.time_ns() // 1000
+        burst = complaint_burst(30, first, 200_000)
+        for event in burst:  # 30 people in 6 s, live
+            stream.publish([event])
+            time.sleep(0.2)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not [e for e in load_events(db) if e["event"] == "opened"]:
+            time.sleep(0.2)
+        stop.set()
+        thread.join(timeout=20)
+    (opened,) = [e for e in load_events(db) if e["event"] == "opened"]
+    (episode,) = load_watch_episodes(db)
+    evidence_in = pd.Timestamp(episode["start"])
+    recorded = pd.Timestamp(opened["created_at"])
+    assert evidence_in >= pd.Timestamp(first, unit="us", tz="UTC").floor("s")
+    assert (recorded - evidence_in).total_seconds() < 5, "opened within seconds of the post that tipped it"
+    assert "following bsky-stream live" in caplog.text
+    assert (
+        len(
+            stored_ids(tmp_path / "w.db") & {f"at://{e['did']}/app.bsky.feed.post/{e['commit']['rkey']}" for e in burst}
+        )
+        == 30
+    )
+
+
+@pytest.mark.slow
+def test_a_streaming_watch_killed_again_and_again_stores_each_matching_post_exactly_once(stream, tmp_path, classifier):
+    import random
+    import signal
+    import subprocess
+
+    from earshot.store import save_state
+    from tests.conftest import EARSHOT
+
+    config, db = write_config(tmp_path, stream), tmp_path / "k.db"
+    start = time.time_ns() // 1000
+    save_state(open_db(db), "bsky-stream", cursor=str(start - 1))  # from here: nothing before is the test's
+    sent, matching, done = [], set(), threading.Event()
+
+    def publisher():  # about 150 events a second for 12 s, a third of them about a service
+        i = 0
+        while not done.is_set():
+            events, ids = world(15, time.time_ns() // 1000, every_us=10, prefix=f"k{i}-")
+            stream.publish(events)
+            sent.extend(events)
+            matching.update(ids)
+            i += 1
+            time.sleep(0.1)
+
+    rng = random.Random("jetstream-kill")
+    feeding = threading.Thread(target=publisher, daemon=True)
+    feeding.start()
+    kills = []
+    try:
+        for _ in range(5):
+            process = subprocess.Popen([EARSHOT, "watch", "--db", str(db), "--config", config],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+            moment = rng.uniform(0.5, 3.0)
+            time.sleep(moment)
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=10)
+            kills.append(round(moment, 2))
+    finally:
+        done.set()
+        feeding.join(timeout=5)
+    last = max(e["time_us"] for e in sent if e["commit"]["collection"] == "app.bsky.feed.post")
+    final = subprocess.Popen([EARSHOT, "watch", "--db", str(db), "--config", config],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and int(get_state(open_db(db), "bsky-stream").get("cursor") or 0) < last:
+            time.sleep(0.2)
+    finally:
+        final.send_signal(signal.SIGTERM)
+        _, stderr = final.communicate(timeout=30)
+    assert final.returncode == 0, stderr
+    assert int(get_state(open_db(db), "bsky-stream")["cursor"]) == last
+    assert stored_ids(db) == matching, f"killed at {kills} s"
+    print(f"killed at {kills} s; {len(sent)} events sent, {len(matching)} matching, all stored once")
+
+
+def test_collect_since_reads_back_within_the_replay(stream, tmp_path, classifier):
+    config, db = write_config(tmp_path, stream), tmp_path / "since.db"
+    events, matching = world(25, time.time_ns() // 1000 - 90_000_000, prefix="back")  # 90 s ago
+    stream.publish(events)
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 300))
+    result = earshot("collect", "--db", db, "--config", config, "--since", since)
+    assert f"bsky-stream: {len(matching)} new posts" in result.stdout, result.stdout + result.stderr
+    assert stored_ids(db) == matching

@@ -177,9 +177,16 @@ def cli():
 @config_option
 @click.option("--source", "sources", multiple=True, help="Collect only this source (repeatable).")
 @click.option("--every", type=click.IntRange(min=1), default=None, help="Keep polling every N seconds.")
+@click.option(
+    "--since",
+    type=Moment(),
+    default=None,
+    help="Stream sources (jetstream): read from DATE instead of the stored cursor, within the server's replay "
+    "(about 36 hours). Other sources ignore it.",
+)
 @timeout_option(15.0)
 @attempts_option(3)
-def collect(db_path, config_path, sources, every, timeout, attempts):
+def collect(db_path, config_path, sources, every, since, timeout, attempts):
     """Read every configured source once and store what is new.
 
     Prints one line per source: new items and skipped duplicates, or the error
@@ -193,6 +200,11 @@ def collect(db_path, config_path, sources, every, timeout, attempts):
     connection or a 4xx other than 408/429 is not retried; other failures are,
     each retry said on stderr. A Retry-After longer than the deadline ends the
     source's turn; later passes do not ask it again before the time it named.
+
+    \b
+    A stream source (kind jetstream) is read from its stored cursor until
+    caught up with the present or its deadline; a first run starts at the
+    live edge, and --since reads from an earlier moment.
 
     \b
     Example:
@@ -216,7 +228,8 @@ def collect(db_path, config_path, sources, every, timeout, attempts):
             while True:
                 if every is not None:
                     click.echo(f"-- {now_iso()}", err=True)
-                reports = collect_all(db, config, client, classifier, sources=set(sources) or None)
+                reports = collect_all(db, config, client, classifier, sources=set(sources) or None, since=since)
+                since = None  # only the first pass: later ones go on from the cursor
                 for report in reports:
                     click.echo(report.line())
                 if every is None:
