@@ -64,6 +64,7 @@ class JetstreamServer:
     events: list[dict] = field(default_factory=list)
     connections: list[dict] = field(default_factory=list)  # each connection's query, as asked
     frames_sent: int = 0
+    bytes_sent: int = 0
 
     def __post_init__(self):
         self._times: list[int] = []
@@ -77,12 +78,15 @@ class JetstreamServer:
     # -- control (any thread) ---------------------------------------------------------
 
     def publish(self, events: list[dict]) -> None:
-        """Add events (in time order) for replay and for every live connection."""
+        """Add events for replay and for every live connection. Like the real
+        server, which stamps ``time_us`` as it receives, the stream only moves
+        forward: an event older than the newest is stamped just after it."""
         with self._lock:
             for event in events:
-                at = bisect.bisect_right(self._times, event["time_us"])
-                self._times.insert(at, event["time_us"])
-                self.events.insert(at, event)
+                if self._times and event["time_us"] <= self._times[-1]:
+                    event["time_us"] = self._times[-1] + 1
+                self._times.append(event["time_us"])
+                self.events.append(event)
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._notify)
 
@@ -139,9 +143,11 @@ class JetstreamServer:
                             await asyncio.sleep(0.1)
                         return
                     fault = None
-                await ws.send(json.dumps(event, ensure_ascii=False))
+                frame = json.dumps(event, ensure_ascii=False)
+                await ws.send(frame)
                 sent += 1
                 self.frames_sent += 1
+                self.bytes_sent += len(frame.encode())
 
     async def _main(self, port: int):
         self._wake = asyncio.Event()

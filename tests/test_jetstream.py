@@ -102,7 +102,7 @@ def test_collect_tails_then_catches_up_from_its_cursor_storing_only_matching_pos
     assert get_state(open_db(db), "bsky-stream")["cursor"]
     assert stream.connections[-1]["wantedCollections"] == "app.bsky.feed.post"
 
-    new, matching = world(40, time.time_ns() // 1000, prefix="new")
+    new, matching = world(40, time.time_ns() // 1000 - 1_000_000, prefix="new")  # posted in the last second
     stream.publish(new)
     second = earshot("collect", "--db", db, "--config", config)
     assert second.returncode == 0, second.stdout + second.stderr
