@@ -221,3 +221,37 @@ def store_history(db, config, source_name: str, classifier, days: float = 3.0, s
     ]
     new, _ = ingest(db, config, source, rows, classifier)
     return new
+
+
+def main() -> None:
+    """``python -m tests.jetstream --port 8766 --rate 25``: a local Jetstream to try by hand,
+    sending ``--rate`` posts a second, one in ``--every`` about ChatGPT (every tenth of those a complaint)."""
+    import argparse
+    import random
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument("--rate", type=float, default=25.0)
+    parser.add_argument("--every", type=int, default=20)
+    args = parser.parse_args()
+    rng = random.Random(1)
+    chatter = ["chatgpt wrote my cover letter", "openai's new model is wild", "asked chatgpt for a recipe"]
+    other = ["good morning everyone", "the cat knocked over my coffee", "new blog post: gardening in winter"]
+    server = JetstreamServer().start(args.port)
+    print(f"a local Jetstream at {server.url} ({args.rate:g} posts/s); Ctrl-C stops it", flush=True)
+    k = 0
+    try:
+        while True:
+            now = time.time_ns() // 1000
+            text = rng.choice(other)
+            if k % args.every == 0:
+                text = COMPLAINTS[k % len(COMPLAINTS)] if k % (10 * args.every) == 0 else rng.choice(chatter)
+            server.publish([post_event(f"did:plc:h{k % 997}", f"h{k}", text, time_us=now)])
+            k += 1
+            time.sleep(1 / args.rate)
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

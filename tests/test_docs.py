@@ -140,4 +140,4 @@ def test_the_source_kinds_documented_are_the_kinds_earshot_has():
     assert sorted(documented) == sorted(KINDS)
     for kind in KINDS.values():
         row = next(line for line in table.splitlines() if line.startswith(f"| `{kind.name}` |"))
-        assert (row.split("|")[3].strip() == "none: a feed holds only its newest entries") == (not kind.backfill)
+        assert row.split("|")[3].strip().startswith("none") == (not kind.backfill)

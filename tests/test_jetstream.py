@@ -92,6 +92,7 @@ def test_the_real_frames_are_read_as_jetstream_documents_them():
     assert deleted.post is None and deleted.deleted == "at://did:plc:x/app.bsky.feed.post/3k"
 
 
+@pytest.mark.slow
 def test_collect_tails_then_catches_up_from_its_cursor_storing_only_matching_posts_once(stream, tmp_path, classifier):
     config, db = write_config(tmp_path, stream), tmp_path / "s.db"
     old, _ = world(20, time.time_ns() // 1000 - 60_000_000, prefix="old")
@@ -124,6 +125,7 @@ def test_collect_tails_then_catches_up_from_its_cursor_storing_only_matching_pos
     assert (posts.drop(index=gone)["text"] != "").all()
 
 
+@pytest.mark.slow
 def test_a_service_bound_source_keeps_only_that_service_and_its_languages(stream, tmp_path, classifier):
     bound = CONFIG.replace('url = "{url}"', 'url = "{url}"\nservice = "claude"\nlangs = ["en"]')
     path = tmp_path / "bound.toml"
@@ -143,6 +145,7 @@ def test_a_service_bound_source_keeps_only_that_service_and_its_languages(stream
     assert list(posts["post_id"]) == ["at://did:plc:a/app.bsky.feed.post/1"] and list(posts["service"]) == ["claude"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", ["close", "malformed", "oversized", "stall"])
 def test_the_follower_rides_out_a_misbehaving_server_with_no_gap_and_no_double(stream, fault):
     start = time.time_ns() // 1000

@@ -661,8 +661,11 @@ def watch(db_path, config_path, once, timeout):
     Each source is polled on its own `interval` (seconds: the source's own,
     else [watch] interval, else 60; 120 for Mastodon, 300 for plain feeds),
     concurrently, each fetch bounded by its `deadline`, so a stalled source
-    never delays the others. Detection advances incrementally from state kept
-    in the database (rebuilt when [detector] settings change).
+    never delays the others. A stream source (kind jetstream, Bluesky's live
+    firehose) is followed on one long-lived connection instead, its posts
+    stored and detected at most half a second after they arrive, resuming
+    from its cursor after any drop. Detection advances incrementally from
+    state kept in the database (rebuilt when [detector] settings change).
 
     \b
     Events, each recorded once in the database with its deliveries (the outbox):
