@@ -239,14 +239,14 @@ def main() -> None:
     other = ["good morning everyone", "the cat knocked over my coffee", "new blog post: gardening in winter"]
     server = JetstreamServer().start(args.port)
     print(f"a local Jetstream at {server.url} ({args.rate:g} posts/s); Ctrl-C stops it", flush=True)
-    k = 0
+    k, run = 0, f"{int(time.time()):x}"  # rkeys of this run, unlike a restarted server's
     try:
         while True:
             now = time.time_ns() // 1000
             text = rng.choice(other)
             if k % args.every == 0:
                 text = COMPLAINTS[k % len(COMPLAINTS)] if k % (10 * args.every) == 0 else rng.choice(chatter)
-            server.publish([post_event(f"did:plc:h{k % 997}", f"h{k}", text, time_us=now)])
+            server.publish([post_event(f"did:plc:h{k % 997}", f"{run}h{k}", text, time_us=now)])
             k += 1
             time.sleep(1 / args.rate)
     except KeyboardInterrupt:

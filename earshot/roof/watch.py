@@ -76,6 +76,7 @@ from earshot.store import (
     save_heartbeat,
 )
 from earshot.timeutil import utc_now
+from earshot.words import ago, counted
 
 log = logging.getLogger("earshot.watch")
 # State format: bump when what is pickled changes shape.
@@ -93,6 +94,8 @@ HEARTBEAT_EVERY = 5.0
 STREAM_QUEUE = 64
 # A stream kept waiting this long on a full queue says, once, that it is falling behind.
 BEHIND_AFTER = 5.0
+# A stream's new posts are summed up in the log this often (its batches come every half second).
+STREAM_TALLY_EVERY = 60.0
 
 
 class Watcher:
@@ -115,6 +118,8 @@ class Watcher:
         self.streamed: queue.Queue[Fetched] = queue.Queue(maxsize=STREAM_QUEUE)
         self.streams = [s for s in config.sources if KINDS[s.kind].streams]
         self._following: list[threading.Thread] = []
+        self._stream_names = {s.name for s in self.streams}
+        self._tallies: dict[str, list] = {}
         # Set whenever a fetch or a stream batch is ready, so the loop sleeps until then.
         self._arrived = threading.Event()
         self.in_flight: dict[str, pd.Timestamp] = {}
@@ -244,10 +249,25 @@ class Watcher:
                 log.warning("%s", report.line())
             self._errors[report.source] = report.error
             return
+        streamed = report.source in self._stream_names
         if before is not None:
-            log.info("%s: fetching again after: %s", report.source, before)
+            log.info("%s: %s again after: %s", report.source, "reading" if streamed else "fetching", before)
             del self._errors[report.source]
-        if report.new:
+        if streamed:  # a batch every half second: its posts are summed up once a minute
+            tally = self._tallies.setdefault(report.source, [0, 0, time.monotonic()])
+            tally[0] += report.new
+            tally[1] += report.duplicates
+            if time.monotonic() - tally[2] >= STREAM_TALLY_EVERY:
+                if tally[0] or tally[1]:
+                    log.info(
+                        "%s: %s, %s skipped in the last %s (streaming)",
+                        report.source,
+                        counted(tally[0], "new post"),
+                        counted(tally[1], "duplicate"),
+                        ago(time.monotonic() - tally[2]),
+                    )
+                self._tallies[report.source] = [0, 0, time.monotonic()]
+        elif report.new:
             log.info("%s", report.line())
 
     # -- detecting ----------------------------------------------------------------
@@ -519,7 +539,9 @@ class Watcher:
     def run(self, stop: threading.Event, wake=None) -> None:
         """Watch until ``stop`` is set; ``wake`` (an Event) is set whenever events were recorded."""
         log.info(
-            "watching %d sources for %s", len(self.config.sources), ", ".join(s.name for s in self.config.services)
+            "watching %s for %s",
+            counted(len(self.config.sources), "source"),
+            ", ".join(s.name for s in self.config.services),
         )
         self.follow_streams(stop)
         while not stop.is_set():
@@ -538,6 +560,15 @@ class Watcher:
         for thread in self._following:
             thread.join(timeout=5)
         self.store_results()  # what the streams read before they stopped
+        for name, (new, duplicates, since) in self._tallies.items():
+            if new or duplicates:
+                log.info(
+                    "%s: %s, %s skipped in the last %s (streaming)",
+                    name,
+                    counted(new, "new post"),
+                    counted(duplicates, "duplicate"),
+                    ago(time.monotonic() - since),
+                )
         self.heartbeat(self.clock(), force=True, stopped_at=iso(self.clock()))
         log.info("stopped after %d passes", self.passes)
 
