@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from earshot.config import Config
 from earshot.ingest import ingest
-from earshot.store import load_backfill_job, save_backfill_job
+from earshot.store import load_backfill_job, save_backfill_job, writing
 from earshot.timeutil import now_iso, utc_datetime, utc_iso
 from earshot.words import counted
 
@@ -261,7 +261,7 @@ def backfill(
     job = job or Job(source.name, utc_iso(since), utc_iso(until), done_until=utc_iso(since))
     before = (job.new, job.duplicates, job.windows, job.pages)
     job.status, job.error = "running", None
-    with db.atomic():
+    with writing(db):
         save_job(db, job)
 
     total = (until - since) / size
@@ -273,12 +273,12 @@ def backfill(
         _walk(db, config, reader, classifier, job, until, size, progress)
     except KeyboardInterrupt:
         job.status = "stopped"
-        with db.atomic():
+        with writing(db):
             save_job(db, job)
         raise
     except FetchError as error:
         job.status, job.error = "failed", str(error)
-        with db.atomic():
+        with writing(db):
             save_job(db, job)
         window_text = f"{job.done_until}..{job.window_end}"
         kept = (
@@ -293,7 +293,7 @@ def backfill(
         reader.client.on_retry = heard_retries
         progress.close()
     job.status = "done"
-    with db.atomic():
+    with writing(db):
         save_job(db, job)
     new, duplicates, windows, pages = (
         now - then for now, then in zip((job.new, job.duplicates, job.windows, job.pages), before, strict=True)
@@ -322,10 +322,10 @@ def _walk(
             size = first.span
             end, cursor = first.end, None
             job.window_end, job.window_seconds, job.cursor = utc_iso(end), size.total_seconds(), None
-            with db.atomic():
+            with writing(db):
                 save_job(db, job)
             continue
-        with db.atomic():
+        with writing(db):
             new, duplicates = ingest(db, config, reader.source, page.items, classifier)
             job.pages += 1
             job.new += new

@@ -24,7 +24,7 @@ import sqlite_utils
 from earshot.config import Config, Source
 from earshot.ingest import ingest
 from earshot.kinds import KINDS
-from earshot.store import forget_posts, get_state, save_state
+from earshot.store import forget_posts, get_state, save_state, writing
 from earshot.timeutil import now_iso
 from earshot.words import counted
 
@@ -182,7 +182,7 @@ def store_fetched(db: sqlite_utils.Database, config: Config, fetched: Fetched, c
         report = SourceReport(name, what=fetched.what, not_modified=True)
     else:
         try:
-            with db.atomic():
+            with writing(db):
                 new, duplicates = ingest(db, config, fetched.source, batch.items, classifier)
                 if batch.deleted:
                     forget_posts(db, name, batch.deleted)

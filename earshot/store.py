@@ -248,6 +248,37 @@ def m008_retry_at(db: sqlite_utils.Database) -> None:
     db["collector_state"].add_column("retry_at", str)
 
 
+@contextlib.contextmanager
+def writing(db: sqlite_utils.Database):
+    """A write transaction that takes the write lock at once (``BEGIN IMMEDIATE``);
+    inside another, a savepoint of it.
+
+    In WAL mode a transaction that reads first and writes later fails at once
+    with "database is locked" when another connection (watch's sender, a
+    collector, the dashboard's writes) committed in between: its snapshot is
+    stale and SQLite cannot wait that out. Taking the lock first makes it wait
+    (the busy timeout) like any other writer.
+
+    >>> db = open_db(":memory:")
+    >>> with writing(db):
+    ...     save_state(db, "hn", cursor="7")
+    >>> get_state(db, "hn")["cursor"]
+    '7'
+    """
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
+    db.conn.execute("COMMIT")
+
+
 def open_db(path: str | Path, on_upgrade: Callable[[str], None] | None = None) -> sqlite_utils.Database:
     """Open (creating if needed) an earshot database and bring its schema up to date.
 
@@ -338,7 +369,7 @@ def _insert_new(db, table: str, rows: list[dict], pk: tuple[str, ...]) -> tuple[
     sql = "INSERT OR IGNORE INTO [{}] ({}) VALUES ({})".format(
         table, ", ".join(f"[{c}]" for c in columns), ", ".join("?" for _ in columns)
     )
-    with db.atomic():
+    with writing(db):
         before = db.conn.total_changes
         db.conn.executemany(sql, [tuple(row[c] for c in columns) for row in unique.values()])
         new = db.conn.total_changes - before
@@ -423,7 +454,7 @@ def prune(db: sqlite_utils.Database, before, alerts: bool = False, official: boo
     tables = {"posts": "created_at"} | ({"alerts": "start"} if alerts else {})
     tables |= {"incident_updates": "posted_at"} if official else {}
     gone = {}
-    with db.atomic():
+    with writing(db):
         for table, column in tables.items():
             gone[table] = db.execute(f"DELETE FROM [{table}] WHERE [{column}] < ?", [cutoff]).rowcount
         if any(gone.values()):
@@ -464,7 +495,7 @@ def load_backfill_job(db: sqlite_utils.Database, source: str, since, until) -> d
 
 
 def save_backfill_job(db: sqlite_utils.Database, job: dict) -> None:
-    """Write a backfill checkpoint; inside the caller's ``db.atomic()`` it commits with the page it follows."""
+    """Write a backfill checkpoint; inside the caller's ``writing(db)`` it commits with the page it follows."""
     db["backfill_jobs"].upsert(job, pk=("source", "since", "until"))
 
 
@@ -493,7 +524,7 @@ def post_texts_after(db: sqlite_utils.Database, rowid: int, limit: int) -> list[
 
 def set_verdicts(db: sqlite_utils.Database, verdicts: list[tuple[int, str | None, int]]) -> None:
     """Rewrite ``(is_complaint, problem, rowid)`` of stored posts, in one transaction."""
-    with db.atomic():
+    with writing(db):
         db.conn.executemany("UPDATE posts SET is_complaint = ?, problem = ? WHERE rowid = ?", verdicts)
 
 
@@ -522,7 +553,7 @@ def replace_alerts(db: sqlite_utils.Database, service: str, episodes: pd.DataFra
         }
         for row in episodes.itertuples()
     ]
-    with db.atomic():
+    with writing(db):
         db.execute("DELETE FROM alerts WHERE service = ?", [service])
         if rows:
             db["alerts"].insert_all(rows, pk=("service", "start"))
@@ -631,7 +662,7 @@ def record_episode_events(
         "updated_at": now_iso(),
     }
     new_ids = {}
-    with db.atomic():
+    with writing(db):
         db["watch_episodes"].upsert(row, pk="id")
         for event in events:
             cursor = db.execute(
@@ -688,7 +719,7 @@ def due_deliveries(db: sqlite_utils.Database, notifier: str, now, limit: int = 2
 
 
 def mark_delivered(db: sqlite_utils.Database, event_id: int, notifier: str, at) -> None:
-    with db.atomic():
+    with writing(db):
         db.execute(
             "UPDATE deliveries SET status = 'delivered', delivered_at = ?, attempts = attempts + 1, last_error = NULL"
             " WHERE event_id = ? AND notifier = ?",
@@ -698,7 +729,7 @@ def mark_delivered(db: sqlite_utils.Database, event_id: int, notifier: str, at) 
 
 def mark_failed(db: sqlite_utils.Database, event_id: int, notifier: str, error: str, retry_at) -> None:
     """Record a failed attempt; the delivery stays pending until ``retry_at``."""
-    with db.atomic():
+    with writing(db):
         db.execute(
             "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?"
             " WHERE event_id = ? AND notifier = ?",
@@ -721,7 +752,7 @@ def held_deliveries_ending(db: sqlite_utils.Database, now) -> list[dict]:
 def release_held(db: sqlite_utils.Database, held: list[dict], event: dict, notifier: str) -> None:
     """Mark ``held`` deliveries as told by one ``silence_ended`` ``event``,
     recorded (with its pending delivery to ``notifier``) in the same transaction."""
-    with db.atomic():
+    with writing(db):
         cursor = db.execute(
             "INSERT OR IGNORE INTO events (key, episode, service, event, level, created_at, payload)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",

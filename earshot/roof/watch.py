@@ -215,15 +215,20 @@ class Watcher:
             log.info("following %s live", ", ".join(s.name for s in self.streams))
 
     def _deliver(self, source, stop: threading.Event, batch) -> None:
+        """Queue a stream's batch for storing, waiting while the queue is full
+        (the stream then waits on its socket). Once watch is stopping it stops
+        waiting: a batch not queued then is read again from the stored cursor."""
         fetched = Fetched(source, batch=batch)
         waited_since = time.monotonic()
         said = False
-        while not stop.is_set():
+        while True:
             try:
                 self.streamed.put(fetched, timeout=0.5)
                 self._arrived.set()
                 return
             except queue.Full:
+                if stop.is_set():
+                    return
                 if not said and time.monotonic() - waited_since > BEHIND_AFTER:
                     log.warning(
                         "%s: falling behind: storing is slower than the stream; the server holds the rest "
