@@ -93,6 +93,17 @@ def test_no_sql_is_written_outside_the_store():
     assert sql_outside_the_store() == []
 
 
+def test_write_transactions_take_the_lock_first():
+    """``db.atomic()`` begins deferred; only ``earshot.store.writing`` (BEGIN IMMEDIATE) may use it."""
+    found = []
+    for package in PACKAGES:
+        for path in sorted((REPO / package).rglob("*.py")):
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if ".atomic()" in line and path.relative_to(REPO) != Path("earshot/store.py"):
+                    found.append(f"{path.relative_to(REPO)}:{number}")
+    assert found == []
+
+
 def test_the_sql_pattern_knows_sql_when_it_sees_it():
     assert SQL.search("SELECT max(rowid) FROM posts")
     assert SQL.search("INSERT OR IGNORE INTO [posts] (a) VALUES (?)")
