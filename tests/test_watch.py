@@ -585,3 +585,33 @@ def test_watch_once_exits_1_when_a_source_fails_as_collect_does(tmp_path, classi
     ran = earshot("watch", "--once", "--db", tmp_path / "w.db", "--config", config)
     assert ran.returncode == 1
     assert ran.stdout.startswith("gone: error: could not connect to ") and "not retried" in ran.stdout
+
+
+@pytest.mark.slow
+def test_an_idle_watch_waits_for_the_next_due_fetch_instead_of_spinning(tmp_path, classifier, server):
+    """Between fetches the loop sleeps until something is due or arrives (it once made
+    hundreds of thousands of passes a minute at 100% of a core)."""
+    import threading
+    import time
+
+    from earshot.config import parse_config
+    from tests.conftest import fixture_bytes
+
+    server.expect_request("/feed.xml").respond_with_data(
+        fixture_bytes("reddit_subreddit_rss.atom.xml"), content_type="application/atom+xml"
+    )
+    config = parse_config(
+        {
+            "services": [{"name": "chatgpt", "terms": ["chatgpt"]}],
+            "sources": [{"name": "feed", "kind": "rss", "url": server.url_for("/feed.xml"), "interval": 300}],
+        },
+        "idle.toml",
+    )
+    watcher = Watcher(tmp_path / "idle.db", config, classifier)
+    stop = threading.Event()
+    thread = threading.Thread(target=watcher.run, args=(stop,), daemon=True)
+    thread.start()
+    time.sleep(4)
+    stop.set()
+    thread.join(timeout=10)
+    assert watcher.passes <= 12, f"{watcher.passes} passes in 4 s of idling"
