@@ -36,6 +36,8 @@ import sys
 import tempfile
 import threading
 import time
+import tomllib
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -44,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from earshot.complaints.trained import default_classifier
 from earshot.config import load_config, parse_config
 from earshot.store import open_db, save_state
-from tests.jetstream import JetstreamServer, complaint_burst, post_event, store_history
+from tests.jetstream import JetstreamServer, complaint_burst, post_event, store_history, stream_toml
 
 EARSHOT = str(Path(sys.executable).with_name("earshot"))
 CHATTER = [
@@ -54,20 +56,6 @@ CHATTER = [
     "chatgpt as a rubber duck works surprisingly well",
 ]
 OTHER = ["good morning everyone", "the cat knocked over my coffee again", "new blog post: gardening in winter"]
-
-CONFIG = """
-[[services]]
-name = "chatgpt"
-terms = ["chatgpt", "openai"]
-
-[[sources]]
-name = "bsky-stream"
-kind = "jetstream"
-url = "{url}"
-
-[watch]
-settle = 10
-"""
 
 
 class Generator(threading.Thread):
@@ -131,9 +119,9 @@ def main() -> None:
     classifier = default_classifier()
     with JetstreamServer() as server:
         config_path = folder / "stream.toml"
-        config_path.write_text(CONFIG.format(url=server.url))
-        config = parse_config(__import__("tomllib").loads(config_path.read_text()), str(config_path))
-        config = __import__("dataclasses").replace(config, detector=dict(load_config().detector))
+        config_path.write_text(stream_toml(server.url, services=["chatgpt"], extra="\n[watch]\nsettle = 10\n"))
+        config = parse_config(tomllib.loads(config_path.read_text()), str(config_path))
+        config = replace(config, detector=dict(load_config().detector))
         db_path = folder / "stream.db"
         db = open_db(db_path)
         stored = store_history(db, config, "bsky-stream", classifier)

@@ -65,15 +65,6 @@ class Service:
     def display_name(self) -> str:
         return self.label or self.name
 
-    def mentioned_in(self, text: str) -> bool:
-        """True when any of the service's terms occurs in ``text`` (case-insensitive).
-
-        >>> Service("chatgpt", ("chatgpt", "openai")).mentioned_in("Is ChatGPT down?")
-        True
-        """
-        lowered = text.lower()
-        return any(term.lower() in lowered for term in self.terms)
-
 
 @dataclass(frozen=True)
 class Source:

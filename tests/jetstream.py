@@ -32,6 +32,20 @@ FIXTURE = Path(__file__).parent / "fixtures" / "jetstream_events.jsonl"
 POST = "app.bsky.feed.post"
 
 
+SERVICES = {"chatgpt": ["chatgpt", "openai"], "claude": ["claude", "anthropic"]}
+
+
+def stream_toml(url: str, services=tuple(SERVICES), extra: str = "") -> str:
+    """A config with ``services`` and one jetstream source, ``bsky-stream``, reading ``url``.
+
+    >>> print(stream_toml("ws://127.0.0.1:9/subscribe", services=["chatgpt"]).strip().splitlines()[-1])
+    url = "ws://127.0.0.1:9/subscribe"
+    """
+    blocks = [f'[[services]]\nname = "{name}"\nterms = {json.dumps(SERVICES[name])}\n' for name in services]
+    source = f'[[sources]]\nname = "bsky-stream"\nkind = "jetstream"\nurl = "{url}"\n'
+    return "\n".join([*blocks, source + extra])
+
+
 def post_event(did: str, rkey: str, text: str, time_us: int | None = None, langs=("en",), operation="create") -> dict:
     """A post event in Jetstream's shape (a delete carries no record)."""
     time_us = time_us or time.time_ns() // 1000

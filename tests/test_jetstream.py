@@ -17,22 +17,9 @@ from collectors.jetstream import Jetstream, read_event
 from earshot.config import load_config, parse_config
 from earshot.store import get_state, load_posts, open_db
 from tests.conftest import earshot
-from tests.jetstream import FIXTURE, JetstreamServer, fixture_events, post_event
+from tests.jetstream import FIXTURE, JetstreamServer, fixture_events, post_event, stream_toml
 
-CONFIG = """
-[[services]]
-name = "chatgpt"
-terms = ["chatgpt", "openai"]
-
-[[services]]
-name = "claude"
-terms = ["claude", "anthropic"]
-
-[[sources]]
-name = "bsky-stream"
-kind = "jetstream"
-url = "{url}"
-"""
+CONFIG = stream_toml("{url}")
 
 WORDS = [
     "is chatgpt down for anyone else?",

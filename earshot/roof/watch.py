@@ -263,14 +263,7 @@ class Watcher:
             tally[0] += report.new
             tally[1] += report.duplicates
             if time.monotonic() - tally[2] >= STREAM_TALLY_EVERY:
-                if tally[0] or tally[1]:
-                    log.info(
-                        "%s: %s, %s skipped in the last %s (streaming)",
-                        report.source,
-                        counted(tally[0], "new post"),
-                        counted(tally[1], "duplicate"),
-                        ago(time.monotonic() - tally[2]),
-                    )
+                _say_tally(report.source, tally)
                 self._tallies[report.source] = [0, 0, time.monotonic()]
         elif report.new:
             log.info("%s", report.line())
@@ -565,15 +558,8 @@ class Watcher:
         for thread in self._following:
             thread.join(timeout=5)
         self.store_results()  # what the streams read before they stopped
-        for name, (new, duplicates, since) in self._tallies.items():
-            if new or duplicates:
-                log.info(
-                    "%s: %s, %s skipped in the last %s (streaming)",
-                    name,
-                    counted(new, "new post"),
-                    counted(duplicates, "duplicate"),
-                    ago(time.monotonic() - since),
-                )
+        for name, tally in self._tallies.items():
+            _say_tally(name, tally)
         self.heartbeat(self.clock(), force=True, stopped_at=iso(self.clock()))
         log.info("stopped after %d passes", self.passes)
 
@@ -581,6 +567,19 @@ class Watcher:
         upcoming = [due for name, due in self.next_due.items() if name not in self.in_flight]
         seconds = min(((due - now).total_seconds() for due in upcoming), default=1.0)
         return min(max(seconds, 0.05), 1.0)
+
+
+def _say_tally(source: str, tally: list) -> None:
+    """A stream's ``[new, duplicates, since]`` in one log line, when there is anything to say."""
+    new, duplicates, since = tally
+    if new or duplicates:
+        log.info(
+            "%s: %s, %s skipped in the last %s (streaming)",
+            source,
+            counted(new, "new post"),
+            counted(duplicates, "duplicate"),
+            ago(time.monotonic() - since),
+        )
 
 
 def _drained(into: queue.Queue) -> list:
