@@ -65,6 +65,20 @@ def year_of_posts(db, days: int, end: pd.Timestamp, seed: int = 0) -> int:
     return total
 
 
+def fetched_posts(source, n: int, now: pd.Timestamp, apart: float) -> list[dict]:
+    """Pass ``n``'s fetch of ``source``: five posts ``apart`` seconds apart up to ``now``, one a complaint."""
+    return [
+        {
+            "source": source.name,
+            "post_id": f"live-{n}-{k}",
+            "author": f"live{n}-{k}",
+            "created_at": (now - pd.Timedelta(seconds=apart * k)).isoformat(),
+            "title": "chatgpt wrote my tests" if k else "is chatgpt down for anyone?",
+        }
+        for k in range(5)
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--days", type=int, default=365)
@@ -99,18 +113,10 @@ def main() -> None:
         for n in range(args.passes):
             clock["now"] = now + pd.Timedelta(minutes=n + 1)
             source = config.source(SOURCES[n % len(SOURCES)])
-            items = [
-                {
-                    "source": source.name,
-                    "post_id": f"live-{n}-{k}",
-                    "author": f"live{n}-{k}",
-                    "created_at": (clock["now"] - pd.Timedelta(seconds=10 * k)).isoformat(),
-                    "title": "chatgpt wrote my tests" if k else "is chatgpt down for anyone?",
-                }
-                for k in range(5)
-            ]
             started = time.perf_counter()
-            store_fetched(db, config, Fetched(source, batch=Batch(items)), classifier)
+            store_fetched(
+                db, config, Fetched(source, batch=Batch(fetched_posts(source, n, clock["now"], 10))), classifier
+            )
             began = time.perf_counter()
             watcher.detect(clock["now"], force=True)
             detecting.append(time.perf_counter() - began)

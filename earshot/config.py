@@ -113,7 +113,9 @@ class Watch:
     ``deadline`` come first); ``remind_every`` is minutes (0: no reminders);
     ``settle`` is how long after a bucket ends it is taken as complete (None:
     the slowest of the service's sources' interval plus deadline); ``stale_after``
-    is how old the last pass may be before ``earshot status`` says watch is down.
+    is how old the last pass may be before ``earshot status`` says watch is down;
+    ``listen`` is ``HOST:PORT`` where watch serves /metrics, /feed.atom, the
+    JSON API and /healthz (None: it serves nothing).
     """
 
     interval: float | None = None
@@ -122,6 +124,7 @@ class Watch:
     settle: float | None = None
     stale_after: float = 300.0
     dashboard_url: str = "http://localhost:8501"
+    listen: str | None = None
 
     def interval_for(self, source: Source) -> float:
         """Seconds between two polls of ``source``.
@@ -147,6 +150,23 @@ class Watch:
 
 
 WATCH_KEYS = tuple(f.name for f in fields(Watch))
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (or a bare ``PORT``, on 127.0.0.1) as ``(host, port)``.
+
+    >>> parse_listen("127.0.0.1:9464"), parse_listen("9464"), parse_listen("[::1]:9464")
+    (('127.0.0.1', 9464), ('127.0.0.1', 9464), ('::1', 9464))
+    >>> parse_listen("localhost:http")
+    Traceback (most recent call last):
+    ...
+    ValueError: listen address 'localhost:http': expected HOST:PORT with a port number, e.g. 127.0.0.1:9464
+    """
+    host, _, port = str(value).rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"listen address {value!r}: expected HOST:PORT with a port number, e.g. 127.0.0.1:9464")
+    return host, int(port)
 
 
 @dataclass(frozen=True)
@@ -422,6 +442,11 @@ def parse_config(raw: dict, path: str = "<config>", check_detector: bool = True)
     _check_keys(counts, COUNTS_KEYS, "[counts]", path)
     watch = _table(raw, "watch", path)
     _check_keys(watch, WATCH_KEYS, "[watch]", path)
+    if watch.get("listen") is not None:
+        try:
+            parse_listen(watch["listen"])
+        except ValueError as error:
+            raise ConfigError(f"{path}: [watch] {error}") from None
     return Config(
         path=path,
         services=tuple(services),

@@ -36,6 +36,33 @@ def episode_record(service: str, episode) -> dict:
     }
 
 
+def watch_episode_record(episode: dict) -> dict:
+    """An episode ``earshot watch`` recorded, in :func:`episode_record`'s shape
+    (what ``earshot detect --json`` prints) with its id and the official word.
+
+    >>> record = watch_episode_record({"id": "chatgpt-20231108T1340Z", "service": "chatgpt", "level": "confirmed",
+    ...     "start": "2023-11-08T13:43:51+00:00", "confirmed_at": None, "end": None, "peak_score": 253.41,
+    ...     "peak_count": 70, "sources": ["reddit"], "problems": ["down"], "acknowledged_at": None,
+    ...     "lead_minutes": None})
+    >>> record["service"], record["end"], record["peak_score"], record["id"]
+    ('chatgpt', None, 253.41, 'chatgpt-20231108T1340Z')
+    """
+    return {
+        "service": episode["service"],
+        "level": episode["level"],
+        "start": episode["start"],
+        "confirmed_at": episode["confirmed_at"],
+        "end": episode["end"],
+        "peak_score": round(float(episode["peak_score"] or 0.0), 2),
+        "peak_count": int(episode["peak_count"] or 0),
+        "sources": list(episode["sources"]),
+        "problems": list(episode.get("problems") or []),
+        "id": episode["id"],
+        "acknowledged_at": episode["acknowledged_at"],
+        "lead_minutes": episode["lead_minutes"],
+    }
+
+
 def episode_line(record: dict) -> str:
     """An :func:`episode_record` as one line for people.
 

@@ -879,3 +879,44 @@ def load_heartbeat(db: sqlite_utils.Database) -> dict | None:
     if not rows:
         return None
     return {**rows[0], "sources": json.loads(rows[0]["sources"] or "{}")}
+
+
+def post_tallies(
+    db: sqlite_utils.Database, after_rowid: int = 0
+) -> tuple[dict[tuple[str, str | None], list[int]], int]:
+    """Posts and complaints stored after row ``after_rowid``, per ``(source,
+    service)``, and the newest row: watch's counters read only what is new.
+
+    >>> db = open_db(":memory:")
+    >>> _ = store_posts(db, [{"source": "r", "post_id": "1", "created_at": "2023-11-08T13:45:00Z",
+    ...                       "service": "chatgpt", "is_complaint": 1}])
+    >>> post_tallies(db)
+    ({('r', 'chatgpt'): [1, 1]}, 1)
+    >>> post_tallies(db, after_rowid=1)
+    ({}, 1)
+    """
+    # NOT INDEXED: walk the new rows by rowid; an index picked for the GROUP BY would read them all.
+    rows = db.execute(
+        "SELECT source, service, count(*), coalesce(sum(is_complaint), 0), max(rowid) FROM posts NOT INDEXED"
+        " WHERE rowid > ? GROUP BY source, service",
+        [after_rowid],
+    ).fetchall()
+    tallies = {(source, service): [posts, complaints] for source, service, posts, complaints, _ in rows}
+    return tallies, max([after_rowid] + [row[4] for row in rows])
+
+
+def event_tallies(db: sqlite_utils.Database, after_id: int = 0) -> tuple[dict[tuple[str, str], int], int]:
+    """Events recorded after event ``after_id``, per ``(service, event)``, and the newest id."""
+    rows = db.execute(
+        "SELECT service, event, count(*), max(id) FROM events WHERE id > ? GROUP BY service, event", [after_id]
+    ).fetchall()
+    return {(service, event): n for service, event, n, _ in rows}, max([after_id] + [row[3] for row in rows])
+
+
+def latest_event_payloads(db: sqlite_utils.Database, limit: int = 50) -> list[dict]:
+    """The payloads of the newest ``limit`` episode events, newest first (what
+    the Atom feed lists; a channel's own ``silence_ended`` is not one)."""
+    rows = db.execute(
+        "SELECT payload FROM events WHERE event != 'silence_ended' ORDER BY id DESC LIMIT ?", [limit]
+    ).fetchall()
+    return [json.loads(payload) for (payload,) in rows]

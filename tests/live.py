@@ -134,3 +134,67 @@ def hear_live(db_path, name: str, seed: int = 0, before="30min", after="60min", 
                 if alerted_at is None and len(fresh):
                     alerted_at = clock
     return Heard(first, alerted_at, fresh, collected)
+
+
+def polled_sources_toml(base: str, names: tuple[str, ...] = ("hackernews", "forum", "reddit", "mastodon")) -> str:
+    """``[[sources]]`` blocks for the emulator's polled platforms, about ChatGPT, polled with no pause."""
+    blocks = {
+        "hackernews": ("hackernews", f'base_url = "{base}/hn"\nquery = "chatgpt"'),
+        "forum": ("discourse", f'base_url = "{base}/forum"'),
+        "reddit": (
+            "reddit",
+            f'base_url = "{base}/reddit"\noauth_url = "{base}/reddit-oauth"\nsubreddit = "ChatGPT"',
+        ),
+        "mastodon": ("mastodon", f'instances = ["{base}/mastodon-a"]\ntag = "chatgpt"'),
+    }
+    return "".join(
+        f'''
+[[sources]]
+name = "{name}"
+kind = "{blocks[name][0]}"
+service = "chatgpt"
+min_interval = 0
+{blocks[name][1]}
+'''
+        for name in names
+    )
+
+
+def stalled_source_toml(stall_url: str) -> str:
+    """A ``[[sources]]`` feed at ``stall_url`` (see :func:`stalling`), given up on after 3 s."""
+    return f'''
+[[sources]]
+name = "stalled-feed"
+kind = "rss"
+url = "{stall_url}/feed"
+service = "chatgpt"
+deadline = 3
+'''
+
+
+def stalling(release):
+    """A WSGI app that answers nothing for 90 s (or until ``release`` is set): a source that hangs."""
+
+    def app(environ, start_response):
+        release.wait(90)
+        start_response("200 OK", [("Content-Type", "application/rss+xml")])
+        return [b"<rss version='2.0'><channel><title>late</title></channel></rss>"]
+
+    return app
+
+
+def wait_for(what, condition, seconds=90.0, process=None):
+    """``condition()``'s first true value, polled; the test fails after ``seconds`` or when ``process`` exits."""
+    import time
+
+    import pytest
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            pytest.fail(f"a process exited with {process.returncode} while waiting for {what}")
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    pytest.fail(f"no {what} within {seconds:.0f} s")

@@ -141,3 +141,32 @@ def test_the_source_kinds_documented_are_the_kinds_earshot_has():
     for kind in KINDS.values():
         row = next(line for line in table.splitlines() if line.startswith(f"| `{kind.name}` |"))
         assert row.split("|")[3].strip().startswith("none") == (not kind.backfill)
+
+
+def test_the_metrics_and_endpoints_documented_are_the_ones_watch_serves(tmp_path, classifier):
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from earshot.config import parse_config
+    from earshot.roof.watch import Readings, Watcher
+    from earshot.roof.watch.serving import ENDPOINTS
+
+    config = parse_config(
+        {
+            "services": [{"name": "chatgpt", "terms": ["chatgpt"]}],
+            "sources": [{"name": "feed", "kind": "rss", "url": "http://127.0.0.1:9/feed.xml"}],
+            "notify": [{"name": "hook", "kind": "webhook", "url": "http://127.0.0.1:9/hook"}],
+        },
+        "docs.toml",
+    )
+    readings = Readings(config)
+    Watcher(tmp_path / "d.db", config, classifier, readings=readings).pass_once()
+    families = text_string_to_metric_families(generate_latest(readings.registry).decode())
+    served = {f.name for f in families if not f.name.endswith("_created")}  # the client's own creation stamps
+    page = doc("operations")
+    table = page.split("| family | labels | |")[1].split("\n\n")[0]
+    documented = set(re.findall(r"^\| `(earshot_\w+)` \|", table, re.M))
+    # The parser names a counter family without its _total.
+    assert {name.removesuffix("_total") for name in documented} == served
+    paths = re.findall(r"^\| `(/[\w./]+)` \|", page.split("| path | what | for |")[1].split("\n\n")[0], re.M)
+    assert paths == list(ENDPOINTS)

@@ -296,23 +296,24 @@ def test_collect_since_reads_back_within_the_replay(stream, tmp_path, classifier
 
 def test_a_stream_that_outruns_storing_waits_and_says_so_once(tmp_path, classifier, monkeypatch, caplog):
     from collectors.base import Batch
-    from earshot.roof import watch
+    from collectors.http import HttpClient
+    from earshot.roof.watch import fetching
 
-    monkeypatch.setattr(watch, "STREAM_QUEUE", 1)
-    monkeypatch.setattr(watch, "BEHIND_AFTER", 0.2)
+    monkeypatch.setattr(fetching, "STREAM_QUEUE", 1)
+    monkeypatch.setattr(fetching, "BEHIND_AFTER", 0.2)
     config = parse_config(tomllib.loads(CONFIG.format(url="ws://127.0.0.1:9/subscribe")), "t.toml")
-    watcher = watch.Watcher(tmp_path / "q.db", config, classifier)
+    streams = fetching.Fetching(open_db(tmp_path / "q.db"), config, classifier, HttpClient())
     source, stop = config.sources[0], threading.Event()
     batches = [Batch([], state={"cursor": str(n)}) for n in (1, 2, 3)]
     with caplog.at_level("INFO", logger="earshot.watch"):
-        feeding = threading.Thread(target=lambda: [watcher._deliver(source, stop, b) for b in batches], daemon=True)
+        feeding = threading.Thread(target=lambda: [streams.deliver(source, stop, b) for b in batches], daemon=True)
         feeding.start()
         time.sleep(1.0)  # the queue holds one batch: the stream waits (the server would hold the rest)
-        assert feeding.is_alive() and watcher.streamed.qsize() == 1
+        assert feeding.is_alive() and streams.streamed.qsize() == 1
         deadline = time.monotonic() + 5
         while feeding.is_alive() and time.monotonic() < deadline:
-            watcher.store_results(timeout=0.5)
-        watcher.store_results()
+            streams.store(timeout=0.5)
+        streams.store()
     assert not feeding.is_alive()
-    assert get_state(watcher.db, "bsky-stream")["cursor"] == "3", "every batch stored, in order: nothing dropped"
+    assert get_state(streams.db, "bsky-stream")["cursor"] == "3", "every batch stored, in order: nothing dropped"
     assert caplog.text.count("falling behind") == 1

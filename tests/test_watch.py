@@ -14,7 +14,16 @@ from earshot.notify import Sender
 from earshot.roof.watch import Watcher
 from earshot.store import load_events, load_watch_episodes, open_db
 from tests.emulator import Emulator, config_toml, serve, source_blocks
-from tests.live import live_config, publish, scenario_posts, store_past
+from tests.live import (
+    live_config,
+    polled_sources_toml,
+    publish,
+    scenario_posts,
+    stalled_source_toml,
+    stalling,
+    store_past,
+    wait_for,
+)
 from tests.receivers import serve_receiver
 
 
@@ -256,12 +265,12 @@ def test_state_survives_a_restart_and_is_rebuilt_when_the_detector_settings_chan
 
 
 def test_the_state_fingerprint_follows_the_libraries_the_pickle_depends_on(tmp_path, classifier, monkeypatch):
-    from earshot.roof import watch
+    from earshot.roof.watch import detecting
 
     config = live_config("http://127.0.0.1:9")
     before = Watcher(tmp_path / "watch.db", config, classifier).fingerprint("chatgpt")
-    assert {"python", "numpy", "pandas", "scikit-learn", "scipy", "earshot"} <= set(watch.STATE_LIBRARIES)
-    monkeypatch.setitem(watch.STATE_LIBRARIES, "pandas", "99.0.0")
+    assert {"python", "numpy", "pandas", "scikit-learn", "scipy", "earshot"} <= set(detecting.STATE_LIBRARIES)
+    monkeypatch.setitem(detecting.STATE_LIBRARIES, "pandas", "99.0.0")
     assert Watcher(tmp_path / "watch.db", config, classifier).fingerprint("chatgpt") != before
 
 
@@ -298,34 +307,8 @@ min_interval = 0
 # -- real processes, real time --------------------------------------------------------
 
 
-def stalling(release):
-    """A WSGI app that answers nothing for 90 s (or until ``release`` is set)."""
-
-    def app(environ, start_response):
-        release.wait(90)
-        start_response("200 OK", [("Content-Type", "application/rss+xml")])
-        return [b"<rss version='2.0'><channel><title>late</title></channel></rss>"]
-
-    return app
-
-
 def watch_toml(base: str, receiver_url: str, stall_url: str) -> str:
-    sources = "".join(
-        f"""
-[[sources]]
-name = "{name}"
-kind = "{kind}"
-base_url = "{base}/{path}"
-service = "chatgpt"
-min_interval = 0
-{options}
-"""
-        for name, kind, path, options in [
-            ("hackernews", "hackernews", "hn", 'query = "chatgpt"'),
-            ("forum", "discourse", "forum", ""),
-            ("reddit", "reddit", "reddit", f'oauth_url = "{base}/reddit-oauth"\nsubreddit = "ChatGPT"'),
-        ]
-    )
+    sources, stalled = polled_sources_toml(base), stalled_source_toml(stall_url)
     bluesky = source_blocks(config_toml(base), {"bluesky"}, min_interval=0)
     return f"""
 [[services]]
@@ -333,21 +316,7 @@ name = "chatgpt"
 label = "ChatGPT"
 terms = ["chatgpt", "openai"]
 {sources}
-[[sources]]
-name = "mastodon"
-kind = "mastodon"
-instances = ["{base}/mastodon-a"]
-tag = "chatgpt"
-service = "chatgpt"
-min_interval = 0
-
-{bluesky}[[sources]]
-name = "stalled-feed"
-kind = "rss"
-url = "{stall_url}/feed"
-service = "chatgpt"
-deadline = 3
-
+{bluesky}{stalled}
 [watch]
 interval = 1
 stale_after = 30
@@ -358,20 +327,6 @@ kind = "webhook"
 url = "{receiver_url}/hook?token=${{EARSHOT_HOOK_TOKEN}}"
 min_interval = 0
 """
-
-
-def wait_for(what, condition, seconds=90.0, process=None):
-    import time
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            pytest.fail(f"watch exited with {process.returncode} while waiting for {what}")
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail(f"no {what} within {seconds:.0f} s")
 
 
 @pytest.mark.slow

@@ -654,8 +654,15 @@ def _print_verdicts(classifier, texts: list[str], view) -> None:
     is_flag=True,
     help="One pass: fetch every source, detect, send what is due, and exit (1 if a source or channel failed).",
 )
+@click.option(
+    "--listen",
+    metavar="HOST:PORT",
+    default=None,
+    help="Serve /metrics, /feed.atom, /api/v1/status, /api/v1/episodes and /healthz here "
+    "(default: [watch] listen; off when neither is set). A bare PORT binds to 127.0.0.1.",
+)
 @timeout_option(15.0)
-def watch(db_path, config_path, once, timeout):
+def watch(db_path, config_path, once, listen, timeout):
     """Run unattended: poll, detect, and notify people once per event.
 
     Each source is polled on its own `interval` (seconds: the source's own,
@@ -678,6 +685,17 @@ def watch(db_path, config_path, once, timeout):
     Discord, Teams, ntfy, email, json://...) or `kind = "webhook"` (one JSON
     POST per event). [[silence]] windows hold events and sum them up when they end.
 
+    \b
+    With --listen HOST:PORT (or [watch] listen), watch also serves, read-only:
+      /metrics           Prometheus: source health, posts and complaints,
+                         each service's score and alert level, events, backlog
+      /feed.atom         an Atom feed of the episodes' events, for feed readers
+      /api/v1/status     `earshot status --json`'s record
+      /api/v1/episodes   the episodes as JSON (?service=NAME&since=ISO-TIME)
+      /healthz           200 ok; 503 and why (stale passes, every source failing)
+    It binds to 127.0.0.1 unless the address says otherwise; nothing it serves
+    takes input beyond those two query parameters.
+
     A heartbeat is stored each pass: `earshot status` reads it. SIGTERM or
     Ctrl-C finishes the current write, sends what is due (10 s at most),
     and exits 0. Killed outright, it resumes on restart: nothing recorded is
@@ -697,15 +715,22 @@ def watch(db_path, config_path, once, timeout):
     import threading
 
     from collectors.http import HttpClient
+    from earshot.config import parse_listen
     from earshot.notify import Sender
 
-    from .watch import Watcher
+    from .watch import Readings, Server, Watcher
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%Y-%m-%d %H:%M:%S")
     config = _config(config_path)
+    listen = listen or config.watch.listen
+    try:
+        address = parse_listen(listen) if listen and not once else None
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--listen") from None
+    readings = Readings(config) if address else None
     with HttpClient(timeout=timeout, attempts=3) as client:
         try:
-            watcher = Watcher(db_path or default_db_path(), config, _classifier(), client=client)
+            watcher = Watcher(db_path or default_db_path(), config, _classifier(), client=client, readings=readings)
         except ConfigError as error:
             raise click.ClickException(str(error)) from None
         sender = Sender(watcher.db_path, config.notify)
@@ -722,9 +747,19 @@ def watch(db_path, config_path, once, timeout):
         stop = threading.Event()
         for number in (signal.SIGINT, signal.SIGTERM):
             signal.signal(number, lambda *_: stop.set())
+        server = None
+        if address:
+            try:  # bound before any work: a port in use fails at once
+                server = Server(readings, *address)
+            except OSError as error:
+                raise click.ClickException(f"cannot listen on {listen}: {error.strerror or error}") from None
+            watcher.pass_once(wait=False)  # a first snapshot, so the server never answers from nothing
+            server.start()
         sender.start()
         watcher.run(stop, wake=sender.wake)
         sender.stop(grace=10.0)
+        if server is not None:
+            server.stop()
 
 
 @cli.command()
@@ -756,65 +791,19 @@ def status(db_path, config_path, as_json):
     """
     import pandas as pd
 
-    from earshot.report import iso, service_state, watch_state
-    from earshot.store import collector_states, load_heartbeat, load_watch_episodes, outbox_backlog, post_span
+    from earshot.health import watch_status
     from earshot.timeutil import utc_now
     from earshot.words import ago
 
     db = _open_existing(db_path)
     config = _config(config_path)
     now = utc_now()
-    heartbeat = load_heartbeat(db)
-    state, line = watch_state(heartbeat, now, config.watch.stale_after)
-    states = collector_states(db)
-    names = list(heartbeat["sources"]) if heartbeat else [s.name for s in config.sources]
-    sources = []
-    for name in names:
-        row = states.get(name, {})
-        ok_at, error_at = row.get("last_ok_at"), row.get("last_error_at")
-        failing = bool(error_at) and (not ok_at or error_at > ok_at)
-        sources.append(
-            {
-                "source": name,
-                "ok": not failing and bool(ok_at),
-                "failing": failing,
-                "last_ok_at": ok_at,
-                "last_error": row.get("last_error") if failing else None,
-                "last_error_at": error_at,
-            }
-        )
-    episodes = [e for e in load_watch_episodes(db) if e["end"] is None]
-    verdicts = []
-    for service in config.services:
-        span = post_span(db, service.name)
-        mine = [e for e in episodes if e["service"] == service.name]
-        verdict, says = service_state(service.name, span[1] if span else None, mine, now)
-        verdicts.append(
-            {"service": service.name, "state": verdict, "line": says, "newest_post_at": iso(span and span[1])}
-        )
-    backlog = outbox_backlog(db)
-    troubled = [b for b in backlog if b["last_error"]]
-    code = 3 if state != "running" else 1 if any(s["failing"] for s in sources) or troubled else 0
+    record = watch_status(db, config, now)
+    code, sources, backlog = record["exit"], record["sources"], record["notifications"]
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "watch": state,
-                    "line": line,
-                    "heartbeat": heartbeat
-                    and {
-                        k: heartbeat[k] for k in ("pid", "host", "started_at", "last_pass_at", "stopped_at", "passes")
-                    },
-                    "sources": sources,
-                    "services": verdicts,
-                    "open_episodes": episodes,
-                    "notifications": backlog,
-                    "exit": code,
-                }
-            )
-        )
+        click.echo(json.dumps(record))
         sys.exit(code)
-    click.echo(line)
+    click.echo(record["line"])
     width = max((len(s["source"]) for s in sources), default=6) + 2
     for source in sources:
         if source["failing"]:
@@ -826,7 +815,7 @@ def status(db_path, config_path, as_json):
         else:
             detail = "never fetched"
         click.echo(f"{source['source']:<{width}}{detail}")
-    for verdict in verdicts:
+    for verdict in record["services"]:
         click.echo(verdict["line"])
     for channel in backlog:
         error = f", last error: {channel['last_error']}" if channel["last_error"] else ""
