@@ -13,6 +13,7 @@ import pandas as pd
 import sqlite_utils
 
 from earshot.config import Config, Service
+from earshot.report import safe_link
 from earshot.store import data_stamp, last_activity
 
 # A collector that stored a fetch (or an error) this recently is running: pages refresh.
@@ -50,17 +51,6 @@ def replay_link(service: str, moment: pd.Timestamp) -> str:
     '?page=now&service=chatgpt&at=2023-11-08T14%3A00%3A00Z'
     """
     return "?" + urlencode({"page": "now", "service": service, "at": moment.strftime("%Y-%m-%dT%H:%M:%SZ")})
-
-
-def safe_link(url) -> str | None:
-    """Only http(s) URLs become links; anything else (``javascript:``, ``data:``) is dropped.
-
-    >>> safe_link("https://status.openai.com/incidents/x"), safe_link("javascript:alert(1)")
-    ('https://status.openai.com/incidents/x', None)
-    """
-    if isinstance(url, str) and url.strip().lower().startswith(("http://", "https://")):
-        return url.strip()
-    return None
 
 
 def collector_running(db: sqlite_utils.Database, now: pd.Timestamp | None = None) -> pd.Timestamp | None:

@@ -21,13 +21,14 @@ dashboard replaying the moment. Built with feedgen, never by string pasting.
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import pandas as pd
 from feedgen.feed import FeedGenerator
 
 from . import __version__
 from .notify import message
+from .report import safe_link
 
 FEED_ID = "urn:earshot:outages"
 # A feed reader wants the recent story, not the whole history.
@@ -43,8 +44,8 @@ def atom_feed(payloads: list[dict], self_url: str, dashboard_url: str | None = N
     feed.author({"name": "earshot watch"})
     feed.generator("earshot", version=__version__)
     feed.link(href=self_url, rel="self", type="application/atom+xml")
-    if dashboard_url and _web(dashboard_url):
-        feed.link(href=dashboard_url, rel="alternate", type="text/html")
+    if safe_link(dashboard_url):
+        feed.link(href=safe_link(dashboard_url), rel="alternate", type="text/html")
     stamps = [pd.Timestamp(p["created_at"]) for p in payloads]
     # Stable while nothing happens: the newest event's time, not the time of asking.
     feed.updated(max(stamps) if stamps else pd.Timestamp(now or "1970-01-01T00:00Z"))
@@ -62,10 +63,5 @@ def _entry(entry, payload: dict, stamp: pd.Timestamp) -> None:
     entry.content(body, type="text")  # post text is untrusted: plain text, never HTML
     for scheme, term in (("service", payload["service"]), ("level", payload["level"]), ("event", payload["event"])):
         entry.category(term=term, scheme=f"urn:earshot:{scheme}")
-    if _web(payload.get("dashboard_url") or ""):
-        entry.link(href=payload["dashboard_url"], rel="alternate", type="text/html")
-
-
-def _web(address: str) -> bool:
-    """Only http(s) addresses become links."""
-    return urlsplit(address).scheme in ("http", "https")
+    if safe_link(payload.get("dashboard_url")):
+        entry.link(href=safe_link(payload["dashboard_url"]), rel="alternate", type="text/html")

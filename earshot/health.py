@@ -23,13 +23,16 @@ from .store import collector_states, load_heartbeat, load_watch_episodes, outbox
 HEARTBEAT_FIELDS = ("pid", "host", "started_at", "last_pass_at", "stopped_at", "passes")
 
 
-def watch_status(db: sqlite_utils.Database, config: Config, now: pd.Timestamp) -> dict:
-    """Everything ``earshot status --json`` prints, read from the database at ``now``."""
+def watch_status(
+    db: sqlite_utils.Database, config: Config, now: pd.Timestamp, episodes: list[dict] | None = None
+) -> dict:
+    """Everything ``earshot status --json`` prints, read from the database at
+    ``now``; ``episodes`` are watch's episodes when the caller has read them already."""
     heartbeat = load_heartbeat(db)
     states = collector_states(db)
     names = list(heartbeat["sources"]) if heartbeat else [s.name for s in config.sources]
     sources = [source_health(name, states.get(name, {})) for name in names]
-    episodes = [e for e in load_watch_episodes(db) if e["end"] is None]
+    episodes = [e for e in (load_watch_episodes(db) if episodes is None else episodes) if e["end"] is None]
     verdicts = []
     for service in config.services:
         span = post_span(db, service.name)

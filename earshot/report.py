@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pandas as pd
 
 from .words import ago, counted
@@ -19,6 +21,17 @@ def iso(value) -> str | None:
     ('2023-11-08T13:45:00+00:00', None)
     """
     return None if value is None or pd.isna(value) else pd.Timestamp(value).isoformat()
+
+
+def safe_link(url) -> str | None:
+    """Only http(s) URLs become links; anything else (``javascript:``, ``data:``) is dropped.
+
+    >>> safe_link("https://status.openai.com/incidents/x"), safe_link("javascript:alert(1)")
+    ('https://status.openai.com/incidents/x', None)
+    """
+    if isinstance(url, str) and url.strip().lower().startswith(("http://", "https://")):
+        return url.strip()
+    return None
 
 
 def episode_record(service: str, episode) -> dict:
@@ -47,20 +60,8 @@ def watch_episode_record(episode: dict) -> dict:
     >>> record["service"], record["end"], record["peak_score"], record["id"]
     ('chatgpt', None, 253.41, 'chatgpt-20231108T1340Z')
     """
-    return {
-        "service": episode["service"],
-        "level": episode["level"],
-        "start": episode["start"],
-        "confirmed_at": episode["confirmed_at"],
-        "end": episode["end"],
-        "peak_score": round(float(episode["peak_score"] or 0.0), 2),
-        "peak_count": int(episode["peak_count"] or 0),
-        "sources": list(episode["sources"]),
-        "problems": list(episode.get("problems") or []),
-        "id": episode["id"],
-        "acknowledged_at": episode["acknowledged_at"],
-        "lead_minutes": episode["lead_minutes"],
-    }
+    record = episode_record(episode["service"], SimpleNamespace(**episode))
+    return {**record, **{key: episode[key] for key in ("id", "acknowledged_at", "lead_minutes")}}
 
 
 def episode_line(record: dict) -> str:

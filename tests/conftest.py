@@ -84,11 +84,16 @@ def server():
     httpserver.stop()
 
 
-@pytest.fixture
-def free_port() -> int:
+def unused_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.fixture
+def free_port() -> int:
+    return unused_port()
 
 
 @pytest.fixture(scope="session")

@@ -198,3 +198,15 @@ def wait_for(what, condition, seconds=90.0, process=None):
             return value
         time.sleep(0.2)
     pytest.fail(f"no {what} within {seconds:.0f} s")
+
+
+def feed_config(url: str, **watch):
+    """A config watching ChatGPT through one plain feed at ``url``, polled every five minutes."""
+    return parse_config(
+        {
+            "services": [{"name": "chatgpt", "terms": ["chatgpt"]}],
+            "sources": [{"name": "feed", "kind": "rss", "url": url, "interval": 300}],
+            "watch": {"stale_after": 60, **watch},
+        },
+        "feed.toml",
+    )

@@ -24,12 +24,12 @@ import pandas as pd
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from earshot.config import parse_config
 from earshot.roof.watch import Readings, Server, Watcher
 from earshot.store import load_events, load_heartbeat, open_db
-from tests.conftest import EARSHOT, earshot, fixture_bytes
+from tests.conftest import EARSHOT, earshot, fixture_bytes, unused_port
 from tests.emulator import Emulator, serve
 from tests.live import (
+    feed_config,
     live_config,
     polled_sources_toml,
     publish,
@@ -42,12 +42,6 @@ from tests.live import (
 
 DEPLOY = Path(__file__).parent.parent / "deploy"
 NO_PROMETHEUS = "Debian's prometheus is not installed here (`apt-get install prometheus`; .ci/run installs it)"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def serve_toml(base: str, stall_url: str, listen: str) -> str:
@@ -117,7 +111,7 @@ def live(tmp_path_factory, classifier):
     posts, _ = scenario_posts("chatter:3", seed=9, start=now - pd.Timedelta("3D"))
     recent = now - pd.Timedelta("10min")
     db_path, config_path = tmp / "live.db", tmp / "watch.toml"
-    port = free_port()
+    port = unused_port()
     emulator, release = Emulator([], incidents=0), threading.Event()
     log = open(tmp / "watch.log", "w")  # noqa: SIM115 (closed at the end)
     processes = []
@@ -129,7 +123,7 @@ def live(tmp_path_factory, classifier):
         try:
             prometheus = None
             if shutil.which("prometheus"):
-                prometheus_port = free_port()
+                prometheus_port = unused_port()
                 (tmp / "prometheus.yml").write_text(prometheus_yml(f"127.0.0.1:{port}"))
                 shutil.copy(DEPLOY / "prometheus" / "earshot-alerts.yml", tmp / "earshot-alerts.yml")
                 processes.append(
@@ -364,17 +358,6 @@ def test_the_grafana_dashboard_charts_only_metrics_watch_serves():
 # -- in-process: the server beside a watch loop ---------------------------------------------
 
 
-def feed_config(url: str, **watch) -> object:
-    return parse_config(
-        {
-            "services": [{"name": "chatgpt", "terms": ["chatgpt"]}],
-            "sources": [{"name": "feed", "kind": "rss", "url": url, "interval": 300}],
-            "watch": {"stale_after": 60, **watch},
-        },
-        "serve.toml",
-    )
-
-
 def test_healthz_says_why_when_every_source_fails_or_passes_go_stale(tmp_path, classifier):
     # Every source failing: port 9 on this host answers nothing.
     config = feed_config("http://127.0.0.1:9/feed.xml")
@@ -458,7 +441,7 @@ def test_a_listening_watch_binds_to_loopback_by_default(tmp_path, classifier):
     Watcher(tmp_path / "b.db", config, classifier, readings=readings).pass_once()
     from earshot.config import parse_listen
 
-    serving = Server(readings, *parse_listen(str(free_port()))).start()
+    serving = Server(readings, *parse_listen(str(unused_port()))).start()
     try:
         assert serving.server.effective_host == "127.0.0.1"
         assert httpx.get(serving.url + "/", timeout=5).text.startswith("earshot watch serves:")

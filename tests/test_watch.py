@@ -549,19 +549,13 @@ def test_an_idle_watch_waits_for_the_next_due_fetch_instead_of_spinning(tmp_path
     import threading
     import time
 
-    from earshot.config import parse_config
     from tests.conftest import fixture_bytes
+    from tests.live import feed_config
 
     server.expect_request("/feed.xml").respond_with_data(
         fixture_bytes("reddit_subreddit_rss.atom.xml"), content_type="application/atom+xml"
     )
-    config = parse_config(
-        {
-            "services": [{"name": "chatgpt", "terms": ["chatgpt"]}],
-            "sources": [{"name": "feed", "kind": "rss", "url": server.url_for("/feed.xml"), "interval": 300}],
-        },
-        "idle.toml",
-    )
+    config = feed_config(server.url_for("/feed.xml"))
     watcher = Watcher(tmp_path / "idle.db", config, classifier)
     stop = threading.Event()
     thread = threading.Thread(target=watcher.run, args=(stop,), daemon=True)

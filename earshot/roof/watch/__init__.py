@@ -10,6 +10,6 @@ only :mod:`.readings`.
 
 from .loop import Watcher
 from .readings import Readings
-from .serving import Server, parse_listen
+from .serving import Server
 
-__all__ = ["Readings", "Server", "Watcher", "parse_listen"]
+__all__ = ["Readings", "Server", "Watcher"]

@@ -36,7 +36,6 @@ class Snapshot:
     ``episodes`` are watch's episodes as records, oldest first; ``feed`` the
     newest events' payloads, newest first."""
 
-    taken_at: float
     last_pass_at: float
     status: dict
     scores: dict[str, float]
@@ -94,15 +93,15 @@ class Readings:
             posts[source] = posts.get(source, 0) + n
             if service is not None:
                 complaints[(service, source)] = complained
+        episodes = load_watch_episodes(db)
         self._snapshot = Snapshot(
-            taken_at=time.time(),
             last_pass_at=now.timestamp(),
-            status=watch_status(db, self.config, now),
+            status=watch_status(db, self.config, now, episodes),
             scores=dict(scores),
             posts=posts,
             complaints=complaints,
             events=dict(self._events),
-            episodes=[watch_episode_record(e) for e in load_watch_episodes(db)],
+            episodes=[watch_episode_record(e) for e in episodes],
             feed=list(self._feed),
         )
         self._taken = time.monotonic()
@@ -135,7 +134,7 @@ FAMILIES = {
     "earshot_notifications_pending": ("gauge", "Deliveries waiting to be sent, per channel.", ["channel"]),
     "earshot_watch_last_pass_timestamp_seconds": ("gauge", "When watch's last pass ended (Unix time).", []),
 }
-KINDS = {"gauge": GaugeMetricFamily, "counter": CounterMetricFamily}
+FAMILY_TYPES = {"gauge": GaugeMetricFamily, "counter": CounterMetricFamily}
 
 
 class _Families:
@@ -148,7 +147,9 @@ class _Families:
         return []  # which labels appear follows the config; nothing to check at registration
 
     def collect(self):
-        families = {name: KINDS[kind](name, doc, labels=labels) for name, (kind, doc, labels) in FAMILIES.items()}
+        families = {
+            name: FAMILY_TYPES[kind](name, doc, labels=labels) for name, (kind, doc, labels) in FAMILIES.items()
+        }
         snapshot = self.readings.current()
         if snapshot is not None:
             for name, labels, value in samples(snapshot, self.readings.config):

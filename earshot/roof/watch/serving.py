@@ -26,14 +26,12 @@ import pandas as pd
 from prometheus_client import make_wsgi_app
 from waitress.server import create_server
 
-from earshot.config import parse_listen
 from earshot.feed import FEED_ENTRIES, atom_feed
 from earshot.health import restamped, unhealthy_because
 
 from .readings import Readings
 
 log = logging.getLogger("earshot.watch")
-__all__ = ["App", "Server", "parse_listen"]
 ENDPOINTS = ("/metrics", "/feed.atom", "/api/v1/status", "/api/v1/episodes", "/healthz")
 
 
